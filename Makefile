@@ -1,0 +1,77 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# xdpguard: a Rust-for-Linux module that loads and attaches a Rust XDP program.
+#
+#   make            bootstrap (once), test kernel, BPF program, module
+#   make demo       boot the test kernel and watch xdpguard drop a source
+#   make test       host tests + build + kselftests in the test VM
+#   make KDIR=/path/to/rust-enabled/kernel/tree   build against another kernel
+#
+# KDIR must be a built kernel tree with CONFIG_RUST=y and its Rust metadata,
+# made by the same rustc and bindgen as the ones in PATH (checked first).
+
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+export XDPGUARD_CACHE ?= $(HOME)/.cache/xdpguard
+
+# Without KDIR= on the command line, build the cached test kernel first.
+ifeq ($(origin KDIR),undefined)
+KDIR := $(XDPGUARD_CACHE)/linux-test
+MODULE_DEPS := kernel
+endif
+
+CARGO_BPF := RUSTC_BOOTSTRAP=1 cargo build --locked --release -p xdpguard-bpf \
+	--target bpfel-unknown-none -Z build-std=core
+BPF_ELF := target/bpfel-unknown-none/release/xdpguard-bpf
+SKEL_BIN := target/release/xdpguard-skel
+SKEL := rust/xdpguard/skel_generated.rs
+MODULE := rust/xdpguard/xdpguard.ko
+
+.PHONY: all setup kernel bpf skel module modules test host-test selftests demo \
+	rust-analyzer clean distclean
+
+all: module
+
+# Installs missing Debian packages and Rust tools; a no-op when all is there.
+setup:
+	@scripts/bootstrap.sh
+
+kernel: setup
+	@scripts/build-kernel.sh
+
+# The BPF ELF is kept as build/xdpguard.bpf.o for llvm-objdump and loaders.
+bpf: setup
+	$(CARGO_BPF)
+	@mkdir -p build && cp $(BPF_ELF) build/xdpguard.bpf.o
+
+skel: bpf
+	cargo build --locked --release -q -p xdpguard-skel
+	$(SKEL_BIN) $(BPF_ELF) $(SKEL)
+
+modules: module
+module: skel $(MODULE_DEPS)
+	@scripts/check-toolchain.sh $(KDIR)
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	@echo "built $(MODULE)"
+
+host-test: bpf
+	cargo test --locked --workspace --exclude xdpguard-bpf
+
+# Runs the kselftests in a VM booted from the test kernel.
+selftests: module
+	qemu/run.sh --name selftests -- selftests/run_kselftest.sh
+
+test: host-test selftests
+
+demo: module
+	qemu/run.sh --name demo -- scripts/demo.sh
+
+rust-analyzer: skel
+	$(MAKE) -C $(KDIR) M=$(CURDIR) rust-analyzer
+
+clean:
+	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf build $(SKEL)
+
+distclean: clean
+	cargo clean

@@ -1,0 +1,10 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ABI shared by the xdpguard XDP program, kernel module and CLI.
+//!
+//! The definitions live in `abi.rs`, which the kernel module includes with
+//! `#[path]` (the kernel build has no Cargo); this file only makes it a crate.
+
+#![no_std]
+
+include!("abi.rs");

@@ -1,0 +1,702 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The module's only `unsafe` code: thin, typed wrappers over the kernel's C interfaces.
+//!
+//! Covered here: the in-kernel BPF syscall (`kern_sys_bpf`) and the references
+//! it hands out (maps, programs, links), file descriptors of the loading task,
+//! netdev lookup, a user-memory buffer for the verifier log, `charp` module
+//! parameters, `.modinfo` entries and a read-only sysfs attribute group on the
+//! module's kobject. Everything above this file is safe Rust.
+
+use core::{
+    cell::UnsafeCell,
+    ptr::{null_mut, NonNull},
+    sync::atomic::{AtomicPtr, Ordering},
+};
+use kernel::{
+    bindings,
+    error::{from_err_ptr, Error},
+    ffi::{c_char, c_int, c_uint, c_void},
+    prelude::*,
+    str::CStr,
+    uaccess::UserSlice,
+};
+
+extern "C" {
+    // kernel/bpf/syscall.c, EXPORT_SYMBOL_NS(kern_sys_bpf, BPF_INTERNAL).
+    fn kern_sys_bpf(cmd: c_int, attr: *mut c_void, size: c_uint) -> c_int;
+    // fs/file.c, EXPORT_SYMBOL(close_fd).
+    fn close_fd(fd: c_uint) -> c_int;
+    // helpers.c: `struct net_device` is opaque in the bindings.
+    fn xdpguard_ifindex_by_name(name: *const c_char) -> c_int;
+}
+
+// `enum bpf_cmd`, `enum bpf_prog_type`, `enum bpf_attach_type` (UAPI, stable).
+const BPF_MAP_CREATE: c_int = 0;
+const BPF_PROG_LOAD: c_int = 5;
+const BPF_LINK_CREATE: c_int = 28;
+const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_XDP: u32 = 37;
+/// `src_reg` value marking a 64-bit immediate load as "map by fd".
+const BPF_PSEUDO_MAP_FD: u8 = 1;
+/// Length of BPF object names, including the NUL.
+const BPF_OBJ_NAME_LEN: usize = 16;
+
+// mmap(2) constants (x86-64 values, UAPI).
+const PROT_READ: usize = 0x1;
+const PROT_WRITE: usize = 0x2;
+const MAP_PRIVATE: usize = 0x02;
+const MAP_ANONYMOUS: usize = 0x20;
+
+/// `union bpf_attr` as `BPF_MAP_CREATE` reads it, up to `map_name`.
+///
+/// The kernel zero-fills the attribute past the size passed, so the fields
+/// xdpguard does not use need not be spelt out.
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; BPF_OBJ_NAME_LEN],
+}
+
+/// `union bpf_attr` as `BPF_PROG_LOAD` reads it, up to `expected_attach_type`.
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; BPF_OBJ_NAME_LEN],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
+
+/// `union bpf_attr` as `BPF_LINK_CREATE` reads it for XDP.
+#[repr(C)]
+#[derive(Default)]
+struct LinkCreateAttr {
+    prog_fd: u32,
+    target_ifindex: u32,
+    attach_type: u32,
+    flags: u32,
+}
+
+/// Marks the attribute layouts above; only they may be passed to `sys_bpf`.
+trait BpfAttr {}
+impl BpfAttr for MapCreateAttr {}
+impl BpfAttr for ProgLoadAttr {}
+impl BpfAttr for LinkCreateAttr {}
+
+/// Runs one BPF command in the kernel and returns its non-negative result.
+fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
+    // SAFETY: `attr` is a valid, exclusively borrowed `repr(C)` prefix of
+    // `union bpf_attr` for `cmd` (the `BpfAttr` types mirror the UAPI
+    // layout), and its size is passed so the kernel reads no further.
+    // `kern_sys_bpf` treats the pointers inside it as kernel pointers, and
+    // those point at memory that outlives this call.
+    let ret = unsafe {
+        kern_sys_bpf(cmd, (attr as *mut T).cast::<c_void>(), core::mem::size_of::<T>() as c_uint)
+    };
+    if ret < 0 {
+        Err(Error::from_errno(ret))
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Copies `name` into a NUL-padded BPF object name, truncating at 15 bytes.
+fn obj_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
+    let mut out = [0u8; BPF_OBJ_NAME_LEN];
+    for (o, b) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
+        *o = b;
+    }
+    out
+}
+
+/// A file descriptor in the loading task's table, closed on drop.
+///
+/// `kern_sys_bpf` returns new objects as fds of `current`; xdpguard turns
+/// them into references at once and closes the fds before `init` returns.
+///
+/// # Invariants
+///
+/// `self.0` is an open fd of the task that created this value (the task
+/// running the module's `init`), owned by this value alone; the value is
+/// dropped by that same task (it is neither `Send` nor `Sync`).
+pub(crate) struct Fd(c_int, core::marker::PhantomData<*mut ()>);
+
+impl Fd {
+    fn raw(&self) -> u32 {
+        self.0 as u32
+    }
+}
+
+impl Drop for Fd {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the fd is open in the current task's
+        // table and owned by us, so closing it cannot close anything else.
+        // Closing an fd we own cannot meaningfully fail; there is nothing to
+        // do with an error.
+        let _ = unsafe { close_fd(self.0 as c_uint) };
+    }
+}
+
+/// Creates a BPF map described by `spec`.
+pub(crate) fn map_create(spec: &crate::abi::MapSpec) -> Result<Fd> {
+    let mut attr = MapCreateAttr {
+        map_type: spec.map_type,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        max_entries: spec.max_entries,
+        map_flags: spec.flags,
+        map_name: obj_name(spec.name),
+        ..Default::default()
+    };
+    let fd = sys_bpf(BPF_MAP_CREATE, &mut attr)?;
+    // INVARIANT: a successful BPF_MAP_CREATE returns a new fd of `current`.
+    Ok(Fd(fd, core::marker::PhantomData))
+}
+
+/// Points the 64-bit immediate load at instruction `insn` of `insns` at the
+/// map behind `map`, as the verifier expects (`BPF_PSEUDO_MAP_FD`).
+pub(crate) fn patch_map_fd(insns: &mut [u8], insn: usize, map: &Fd) -> Result {
+    let base = insn.checked_mul(8).ok_or(EINVAL)?;
+    let slot = insns.get_mut(base..base + 8).ok_or(EINVAL)?;
+    // `struct bpf_insn`: code, dst_reg:4 | src_reg:4, off (2), imm (4).
+    slot[1] = (slot[1] & 0x0f) | (BPF_PSEUDO_MAP_FD << 4);
+    slot[4..8].copy_from_slice(&map.0.to_le_bytes());
+    Ok(())
+}
+
+/// A buffer in the loading task's user address space that receives the
+/// verifier log (the verifier always writes its log with `copy_to_user`).
+///
+/// # Invariants
+///
+/// `addr..addr + len` is an anonymous mapping of the current task's `mm`,
+/// created by this value and unmapped by its drop, in the same task.
+pub(crate) struct UserLog {
+    addr: usize,
+    len: usize,
+    _not_send: core::marker::PhantomData<*mut ()>,
+}
+
+impl UserLog {
+    /// Maps `len` bytes of anonymous memory in the current task.
+    pub(crate) fn new(len: usize) -> Result<Self> {
+        // SAFETY: `vm_mmap` with a null file and anonymous private flags only
+        // creates a fresh mapping in `current->mm`; during insmod the task
+        // has an address space. Errors come back as negative values.
+        let addr = unsafe {
+            bindings::vm_mmap(
+                null_mut(),
+                0,
+                len as _,
+                PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                0,
+            )
+        };
+        if addr as i64 >= -4095 && (addr as i64) < 0 {
+            return Err(Error::from_errno(addr as c_int));
+        }
+        // INVARIANT: the mapping was just created in the current task.
+        Ok(Self { addr: addr as usize, len, _not_send: core::marker::PhantomData })
+    }
+
+    /// Copies the whole buffer out of user memory (the log ends at its
+    /// first NUL).
+    pub(crate) fn read(&self) -> Result<KVec<u8>> {
+        let mut buf = KVec::new();
+        UserSlice::new(self.addr, self.len).read_all(&mut buf, GFP_KERNEL)?;
+        Ok(buf)
+    }
+}
+
+impl Drop for UserLog {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant this range is our own mapping in the
+        // current task. Unmapping it can only fail if it is already gone.
+        let _ = unsafe { bindings::vm_munmap(self.addr as _, self.len) };
+    }
+}
+
+/// Loads an XDP program through the verifier and JIT. `insns` holds whole
+/// `struct bpf_insn`s with map references already patched to fds.
+pub(crate) fn prog_load_xdp(
+    insns: &[u8],
+    license: &CStr,
+    name: &str,
+    log: Option<&UserLog>,
+) -> Result<Fd> {
+    let mut attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_XDP,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: insns.as_ptr() as u64,
+        license: license.as_char_ptr() as u64,
+        prog_name: obj_name(name),
+        expected_attach_type: BPF_XDP,
+        ..Default::default()
+    };
+    if let Some(log) = log {
+        attr.log_level = 1;
+        attr.log_size = log.len as u32;
+        attr.log_buf = log.addr as u64;
+    }
+    let fd = sys_bpf(BPF_PROG_LOAD, &mut attr)?;
+    // INVARIANT: a successful BPF_PROG_LOAD returns a new fd of `current`.
+    Ok(Fd(fd, core::marker::PhantomData))
+}
+
+/// Attaches the program behind `prog` to interface `ifindex` with a BPF link.
+/// `flags` is `XDP_FLAGS_DRV_MODE` or `XDP_FLAGS_SKB_MODE`.
+pub(crate) fn xdp_link_create(prog: &Fd, ifindex: i32, flags: u32) -> Result<Fd> {
+    let mut attr = LinkCreateAttr {
+        prog_fd: prog.raw(),
+        target_ifindex: ifindex as u32,
+        attach_type: BPF_XDP,
+        flags,
+    };
+    let fd = sys_bpf(BPF_LINK_CREATE, &mut attr)?;
+    // INVARIANT: a successful BPF_LINK_CREATE returns a new fd of `current`.
+    Ok(Fd(fd, core::marker::PhantomData))
+}
+
+/// One reference on a BPF map, dropped with `bpf_map_put`.
+///
+/// # Invariants
+///
+/// `self.0` points at a live `struct bpf_map` on which this value owns one
+/// reference.
+pub(crate) struct MapRef(NonNull<bindings::bpf_map>);
+
+// SAFETY: a map reference may be used and released from any task: the map
+// is refcounted and `bpf_map_put` may be called from process context on any
+// CPU.
+unsafe impl Send for MapRef {}
+// SAFETY: `&MapRef` only reads the immutable map id.
+unsafe impl Sync for MapRef {}
+
+impl MapRef {
+    /// Takes a reference on the map behind `fd`.
+    pub(crate) fn from_fd(fd: &Fd) -> Result<Self> {
+        // SAFETY: `bpf_map_get` looks the fd up in the current task's table
+        // and returns a new reference or an error pointer.
+        let p = from_err_ptr(unsafe { bindings::bpf_map_get(fd.raw()) })?;
+        // INVARIANT: `bpf_map_get` succeeded, so `p` is a live map with a
+        // reference we now own.
+        NonNull::new(p).map(Self).ok_or(EINVAL)
+    }
+
+    /// The map's id, as `bpftool map show` lists it.
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: by the type invariant the map is live; `id` is set when the
+        // map is created and never changes.
+        unsafe { (*self.0.as_ptr()).id }
+    }
+}
+
+impl Drop for MapRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference, given up here.
+        unsafe { bindings::bpf_map_put(self.0.as_ptr()) };
+    }
+}
+
+/// One reference on a loaded XDP program, dropped with `bpf_prog_put`.
+///
+/// # Invariants
+///
+/// `self.0` points at a live `struct bpf_prog` on which this value owns one
+/// reference.
+pub(crate) struct ProgRef(NonNull<bindings::bpf_prog>);
+
+// SAFETY: as for `MapRef`: refcounted, released from any task.
+unsafe impl Send for ProgRef {}
+// SAFETY: `&ProgRef` only reads fields fixed at load time.
+unsafe impl Sync for ProgRef {}
+
+impl ProgRef {
+    /// Takes a reference on the XDP program behind `fd`.
+    pub(crate) fn from_fd(fd: &Fd) -> Result<Self> {
+        // SAFETY: `bpf_prog_get_type_dev` looks the fd up in the current
+        // task's table, checks the type and returns a new reference or an
+        // error pointer.
+        let p = from_err_ptr(unsafe {
+            bindings::bpf_prog_get_type_dev(fd.raw(), BPF_PROG_TYPE_XDP, false)
+        })?;
+        // INVARIANT: success means a live program and a reference we own.
+        NonNull::new(p).map(Self).ok_or(EINVAL)
+    }
+
+    /// The program's id, as `bpftool prog show` lists it.
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: by the type invariant the program is live; a loaded
+        // program always has its `aux`, whose `id` is fixed after load.
+        unsafe { (*(*self.0.as_ptr()).aux).id }
+    }
+
+    /// Size of the JIT image in bytes, or `None` when the program is
+    /// interpreted.
+    pub(crate) fn jited_len(&self) -> Option<u32> {
+        // SAFETY: by the type invariant the program is live; `jited` and
+        // `jited_len` are fixed once the program is loaded.
+        let p = unsafe { &*self.0.as_ptr() };
+        (p.jited() != 0).then_some(p.jited_len)
+    }
+}
+
+impl Drop for ProgRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference, given up here.
+        unsafe { bindings::bpf_prog_put(self.0.as_ptr()) };
+    }
+}
+
+/// One reference on a BPF link. Dropping the last reference detaches the
+/// program from its interface (the kernel does it from a workqueue).
+///
+/// # Invariants
+///
+/// `self.0` points at a live `struct bpf_link` on which this value owns one
+/// reference.
+pub(crate) struct LinkRef(NonNull<bindings::bpf_link>);
+
+// SAFETY: as for `MapRef`: refcounted, and `bpf_link_put` defers the
+// release to a workqueue, so it may be called from any task.
+unsafe impl Send for LinkRef {}
+// SAFETY: `&LinkRef` only reads the immutable link id.
+unsafe impl Sync for LinkRef {}
+
+impl LinkRef {
+    /// Takes a reference on the link behind `fd`.
+    pub(crate) fn from_fd(fd: &Fd) -> Result<Self> {
+        // SAFETY: `bpf_link_get_from_fd` looks the fd up in the current
+        // task's table and returns a new reference or an error pointer.
+        let p = from_err_ptr(unsafe { bindings::bpf_link_get_from_fd(fd.raw()) })?;
+        // INVARIANT: success means a live link and a reference we own.
+        NonNull::new(p).map(Self).ok_or(EINVAL)
+    }
+
+    /// The link's id, as `bpftool link show` lists it.
+    pub(crate) fn id(&self) -> u32 {
+        // SAFETY: by the type invariant the link is live; its id is fixed
+        // when the link is settled, before its fd exists.
+        unsafe { (*self.0.as_ptr()).id }
+    }
+}
+
+impl Drop for LinkRef {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference, given up here.
+        unsafe { bindings::bpf_link_put(self.0.as_ptr()) };
+    }
+}
+
+/// Returns the ifindex of the interface called `name` in the initial network
+/// namespace, if there is one.
+pub(crate) fn ifindex_by_name(name: &CStr) -> Option<i32> {
+    // SAFETY: `name` is NUL-terminated; the helper only reads it, under RCU.
+    let ifindex = unsafe { xdpguard_ifindex_by_name(name.as_char_ptr()) };
+    (ifindex > 0).then_some(ifindex)
+}
+
+/// Storage of a `charp` module parameter.
+///
+/// The kernel parses the parameter and stores a pointer to a NUL-terminated
+/// copy here before `init` runs, and frees it after the module's exit.
+#[repr(transparent)]
+pub(crate) struct CharpParam(UnsafeCell<*mut c_char>);
+
+// SAFETY: the kernel writes the pointer only while parsing parameters at
+// load time, before `init` and any reader; the parameters are read-only in
+// sysfs (mode 0444), so there are no writes afterwards.
+unsafe impl Sync for CharpParam {}
+
+impl CharpParam {
+    /// An unset parameter.
+    pub(crate) const fn new() -> Self {
+        Self(UnsafeCell::new(null_mut()))
+    }
+
+    /// The value given at load time, if any.
+    pub(crate) fn get(&self) -> Option<&CStr> {
+        // SAFETY: see the `Sync` impl: no concurrent writer after load.
+        let p = unsafe { *self.0.get() };
+        // SAFETY: when set, the kernel stored a NUL-terminated string that
+        // lives until the module is unloaded, which outlives `&self` uses in
+        // `init`.
+        (!p.is_null()).then(|| unsafe { CStr::from_char_ptr(p) })
+    }
+
+    const fn as_arg(&'static self) -> *mut c_void {
+        self.0.get().cast()
+    }
+}
+
+/// A `struct kernel_param` in the `__param` section, where the module loader
+/// finds it.
+#[repr(transparent)]
+pub(crate) struct KernelParam(bindings::kernel_param);
+
+// SAFETY: the loader only reads it, and every pointer in it points at a
+// `'static` value.
+unsafe impl Sync for KernelParam {}
+
+impl KernelParam {
+    /// A read-only (0444) `charp` parameter called `name` stored in
+    /// `storage`, belonging to `module` (null when built in) and parsed by
+    /// `ops` (`param_ops_charp`).
+    pub(crate) const fn charp(
+        name: &'static CStr,
+        storage: &'static CharpParam,
+        module: *mut bindings::module,
+        ops: *const bindings::kernel_param_ops,
+    ) -> Self {
+        Self(bindings::kernel_param {
+            name: name.as_char_ptr(),
+            mod_: module,
+            ops,
+            perm: 0o444,
+            level: -1,
+            flags: 0,
+            __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 { arg: storage.as_arg() },
+        })
+    }
+}
+
+/// Declares a read-only `charp` module parameter: its storage, its
+/// `__param` entry and its `.modinfo` type and description.
+///
+/// Rust-for-Linux in 6.12 has no `params` in `module!`; this emits what the
+/// C `module_param_named()`/`MODULE_PARM_DESC()` macros emit.
+macro_rules! charp_param {
+    ($storage:ident, $name:literal, $desc:literal) => {
+        pub(crate) static $storage: $crate::ffi::CharpParam = $crate::ffi::CharpParam::new();
+        const _: () = {
+            #[cfg(MODULE)]
+            #[link_section = "__param"]
+            #[used(compiler)]
+            static PARAM: $crate::ffi::KernelParam = $crate::ffi::KernelParam::charp(
+                kernel::c_str!($name),
+                &$storage,
+                // Only addresses are taken: `__this_module` is defined by
+                // modpost for every module, the ops are exported.
+                &raw mut kernel::bindings::__this_module,
+                &raw const kernel::bindings::param_ops_charp,
+            );
+            #[cfg(not(MODULE))]
+            #[link_section = "__param"]
+            #[used(compiler)]
+            static PARAM: $crate::ffi::KernelParam = $crate::ffi::KernelParam::charp(
+                kernel::c_str!(concat!("xdpguard.", $name)),
+                &$storage,
+                core::ptr::null_mut(),
+                &raw const kernel::bindings::param_ops_charp,
+            );
+            $crate::ffi::modinfo!(concat!("parmtype=", $name, ":charp"));
+            $crate::ffi::modinfo!(concat!("parm=", $name, ":", $desc));
+        };
+    };
+}
+pub(crate) use charp_param;
+
+/// Copies `prefix` then `s` then a NUL into an array of exactly that length.
+pub(crate) const fn modinfo_bytes<const N: usize>(prefix: &str, s: &str) -> [u8; N] {
+    let (p, s) = (prefix.as_bytes(), s.as_bytes());
+    let mut out = [0u8; N];
+    let mut i = 0;
+    while i < p.len() {
+        out[i] = p[i];
+        i += 1;
+    }
+    let mut j = 0;
+    while j < s.len() {
+        out[i + j] = s[j];
+        j += 1;
+    }
+    out
+}
+
+/// Emits one `.modinfo` string (`key=value`), prefixed by `xdpguard.` when
+/// built in, exactly as the `module!` macro writes its own entries.
+macro_rules! modinfo {
+    ($s:expr) => {
+        const _: () = {
+            const S: &str = $s;
+            #[cfg(MODULE)]
+            #[link_section = ".modinfo"]
+            #[used(compiler)]
+            static INFO: [u8; S.len() + 1] = $crate::ffi::modinfo_bytes("", S);
+            #[cfg(not(MODULE))]
+            #[link_section = ".modinfo"]
+            #[used(compiler)]
+            static INFO: [u8; S.len() + 10] = $crate::ffi::modinfo_bytes("xdpguard.", S);
+        };
+    };
+}
+pub(crate) use modinfo;
+
+/// Number of read-only status files in `/sys/module/xdpguard/bpf/`.
+pub(crate) const STATUS_FILES: usize = 3;
+/// Their names, in the order of the texts given to [`StatusFiles::register`].
+const STATUS_NAMES: [&CStr; STATUS_FILES] =
+    [kernel::c_str!("prog_id"), kernel::c_str!("maps"), kernel::c_str!("links")];
+
+/// The texts the status files show. Set before the sysfs group is created
+/// and cleared only after it is removed, so `show` never sees it change.
+static STATUS_TEXT: AtomicPtr<[KVec<u8>; STATUS_FILES]> = AtomicPtr::new(null_mut());
+
+/// A `struct module_attribute` in writable static memory (sysfs and lockdep
+/// take its address; the kernel declares these non-const).
+#[repr(transparent)]
+struct ModuleAttr(UnsafeCell<bindings::module_attribute>);
+
+// SAFETY: after registration only sysfs reads it; we never write it.
+unsafe impl Sync for ModuleAttr {}
+
+impl ModuleAttr {
+    const fn new(index: usize) -> Self {
+        let show: unsafe extern "C" fn(
+            *mut bindings::module_attribute,
+            *mut bindings::module_kobject,
+            *mut c_char,
+        ) -> isize = match index {
+            0 => show_status::<0>,
+            1 => show_status::<1>,
+            _ => show_status::<2>,
+        };
+        // SAFETY: `module_attribute` is plain data (pointers, integers,
+        // optional function pointers), for which all zeroes is valid: null
+        // pointers and `None`.
+        let mut attr: bindings::module_attribute = unsafe { core::mem::zeroed() };
+        attr.attr.name = STATUS_NAMES[index].as_char_ptr();
+        attr.attr.mode = 0o444;
+        attr.show = Some(show);
+        Self(UnsafeCell::new(attr))
+    }
+}
+
+static ATTRS: [ModuleAttr; STATUS_FILES] = [ModuleAttr::new(0), ModuleAttr::new(1), ModuleAttr::new(2)];
+
+/// Null-terminated array of attribute pointers, as `attribute_group` wants.
+#[repr(transparent)]
+struct AttrList([*mut bindings::attribute; STATUS_FILES + 1]);
+
+// SAFETY: read-only after construction; it points at `'static` attributes.
+unsafe impl Sync for AttrList {}
+
+static ATTR_LIST: AttrList = AttrList([
+    // `module_attribute` starts with its `attribute`, so the cast is the
+    // C idiom `&attr.attr`.
+    ATTRS[0].0.get().cast(),
+    ATTRS[1].0.get().cast(),
+    ATTRS[2].0.get().cast(),
+    null_mut(),
+]);
+
+/// The `attribute_group` named `bpf` under the module's kobject.
+#[repr(transparent)]
+struct Group(UnsafeCell<bindings::attribute_group>);
+
+// SAFETY: read by sysfs only; never written after construction.
+unsafe impl Sync for Group {}
+
+static GROUP: Group = Group(UnsafeCell::new(bindings::attribute_group {
+    name: kernel::c_str!("bpf").as_char_ptr(),
+    is_visible: None,
+    is_bin_visible: None,
+    attrs: ATTR_LIST.0.as_ptr().cast_mut(),
+    bin_attrs: null_mut(),
+}));
+
+/// `show` of status file `I`: copies its text into the sysfs page.
+unsafe extern "C" fn show_status<const I: usize>(
+    _attr: *mut bindings::module_attribute,
+    _kobj: *mut bindings::module_kobject,
+    buf: *mut c_char,
+) -> isize {
+    let texts = STATUS_TEXT.load(Ordering::Acquire);
+    if texts.is_null() {
+        return 0;
+    }
+    // SAFETY: `StatusFiles` publishes `texts` before creating the group and
+    // frees it only after `sysfs_remove_group`, which waits for running
+    // `show` calls; so while we run, `texts` is live and unchanged.
+    let text = unsafe { &(*texts)[I] };
+    let len = text.len().min(bindings::PAGE_SIZE - 1);
+    // SAFETY: sysfs hands `show` a PAGE_SIZE buffer; we copy at most
+    // PAGE_SIZE - 1 bytes from a buffer that does not overlap it.
+    unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), len) };
+    len as isize
+}
+
+/// The `/sys/module/xdpguard/bpf/` status files, removed on drop.
+///
+/// # Invariants
+///
+/// While this value exists, the group is registered on the module's kobject
+/// and `STATUS_TEXT` points at a live box owned by this value.
+pub(crate) struct StatusFiles {
+    module: &'static ThisModule,
+}
+
+impl StatusFiles {
+    /// Publishes `texts` as the files `prog_id`, `maps` and `links`.
+    pub(crate) fn register(module: &'static ThisModule, texts: [KVec<u8>; STATUS_FILES]) -> Result<Self> {
+        let boxed = KBox::new(texts, GFP_KERNEL)?;
+        let raw = KBox::into_raw(boxed);
+        if STATUS_TEXT
+            .compare_exchange(null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // SAFETY: `raw` came from `KBox::into_raw` just above and was
+            // not published.
+            drop(unsafe { KBox::from_raw(raw) });
+            return Err(EBUSY);
+        }
+        // SAFETY: `module` is this module, live for the whole `init`..`exit`
+        // span; its `mkobj.kobj` was added to sysfs before `init` ran. The
+        // group and its attributes are `'static`.
+        let ret = unsafe {
+            bindings::sysfs_create_group(&raw mut (*module.as_ptr()).mkobj.kobj, GROUP.0.get())
+        };
+        if ret != 0 {
+            let raw = STATUS_TEXT.swap(null_mut(), Ordering::AcqRel);
+            // SAFETY: the group was not created, so no reader can hold
+            // `raw`; it came from `KBox::into_raw` above.
+            drop(unsafe { KBox::from_raw(raw) });
+            return Err(Error::from_errno(ret));
+        }
+        // INVARIANT: the group is registered and the texts are published.
+        Ok(Self { module })
+    }
+}
+
+impl Drop for StatusFiles {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the group is registered on this
+        // module's kobject; removal waits for `show` calls in progress.
+        unsafe {
+            bindings::sysfs_remove_group(&raw mut (*self.module.as_ptr()).mkobj.kobj, GROUP.0.get())
+        };
+        let raw = STATUS_TEXT.swap(null_mut(), Ordering::AcqRel);
+        if !raw.is_null() {
+            // SAFETY: no `show` can run any more (group removed), and `raw`
+            // came from `KBox::into_raw` in `register`.
+            drop(unsafe { KBox::from_raw(raw) });
+        }
+    }
+}

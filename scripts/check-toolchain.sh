@@ -1,0 +1,33 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Refuse to build an out-of-tree Rust module against a kernel tree whose
+# Rust metadata is missing or was made by another rustc/bindgen: the build
+# would otherwise end in a wall of "incompatible metadata" errors.
+#
+# Usage: check-toolchain.sh KDIR
+set -euo pipefail
+KDIR=${1:?usage: check-toolchain.sh KDIR}
+conf="$KDIR/include/config/auto.conf"
+
+fail() {
+	printf 'xdpguard: cannot build against %s:\n  %s\n' "$KDIR" "$*" >&2
+	exit 1
+}
+
+[[ -f "$conf" ]] || fail "no include/config/auto.conf: not a configured and built kernel tree (set KDIR to one, e.g. /lib/modules/\$(uname -r)/build)"
+grep -q '^CONFIG_RUST=y' "$conf" || fail "the kernel was built without CONFIG_RUST=y; xdpguard is a Rust module and needs a Rust-enabled kernel"
+[[ -f "$KDIR/rust/libkernel.rmeta" ]] || fail "rust/libkernel.rmeta is missing: the tree lacks the kernel's Rust metadata (on Ubuntu: apt install linux-lib-rust-\$(uname -r))"
+
+# auto.conf writes these strings unquoted; .config quotes them.
+conf_text() { sed -n "s/^$1=//p" "$conf" | sed 's/^"\(.*\)"$/\1/'; }
+
+want_rustc=$(conf_text CONFIG_RUSTC_VERSION_TEXT)
+have_rustc=$(rustc --version 2>/dev/null || echo "no rustc in PATH")
+[[ "$want_rustc" == "$have_rustc" ]] || fail "the kernel was built with '$want_rustc' but PATH has '$have_rustc'; out-of-tree Rust modules need the exact same rustc (install that version with rustup and put it first in PATH)"
+
+want_bindgen=$(conf_text CONFIG_BINDGEN_VERSION_TEXT)
+if [[ -n "$want_bindgen" ]]; then
+	have_bindgen=$(bindgen --version 2>/dev/null || echo "no bindgen in PATH")
+	[[ "$want_bindgen" == "$have_bindgen" ]] || fail "the kernel was built with '$want_bindgen' but PATH has '$have_bindgen' (cargo install bindgen-cli --locked --version ${want_bindgen#bindgen })"
+fi

@@ -1,0 +1,163 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Shared helpers of the xdpguard kselftests: KTAP output (as
+# tools/testing/selftests/kselftest/ktap_helpers.sh), module loading,
+# namespaces and veth pairs, and BPF map access through bpftool.
+
+KSFT_PASS=0
+KSFT_FAIL=1
+KSFT_SKIP=4
+
+XG_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+XG_KO=${XDPGUARD_KO:-$XG_DIR/../rust/xdpguard/xdpguard.ko}
+XG_SYSFS=/sys/module/xdpguard/bpf
+
+KTAP_PASS=0
+KTAP_FAIL=0
+KTAP_SKIP=0
+KTAP_NUM=0
+
+ktap_print_header() { echo "TAP version 13"; }
+ktap_set_plan() { echo "1..$1"; }
+ktap_print_msg() { echo "# $*"; }
+ktap_test_pass() { KTAP_NUM=$((KTAP_NUM + 1)); KTAP_PASS=$((KTAP_PASS + 1)); echo "ok $KTAP_NUM $*"; }
+ktap_test_fail() { KTAP_NUM=$((KTAP_NUM + 1)); KTAP_FAIL=$((KTAP_FAIL + 1)); echo "not ok $KTAP_NUM $*"; }
+ktap_test_skip() { KTAP_NUM=$((KTAP_NUM + 1)); KTAP_SKIP=$((KTAP_SKIP + 1)); echo "ok $KTAP_NUM $1 # SKIP $2"; }
+ktap_exit_skip() { echo "1..0 # SKIP $*"; exit $KSFT_SKIP; }
+ktap_finished() {
+	echo "# Totals: pass:$KTAP_PASS fail:$KTAP_FAIL xfail:0 xpass:0 skip:$KTAP_SKIP error:0"
+	((KTAP_FAIL == 0)) && exit $KSFT_PASS
+	exit $KSFT_FAIL
+}
+
+# check NAME COMMAND...: one KTAP result from a command's exit status; the
+# command's own output is shown as diagnostics.
+check() {
+	local name=$1 out
+	shift
+	if out=$("$@" 2>&1); then
+		ktap_test_pass "$name"
+	else
+		[[ -n "$out" ]] && printf '%s\n' "$out" | sed 's/^/# /'
+		ktap_test_fail "$name"
+	fi
+}
+
+# fail MESSAGE: print a diagnostic and return false (for check'ed functions).
+fail() { echo "$*" >&2; return 1; }
+
+xg_require() {
+	[[ $(id -u) -eq 0 ]] || ktap_exit_skip "must run as root"
+	[[ -f "$XG_KO" ]] || ktap_exit_skip "no module at $XG_KO (make module)"
+	local t
+	for t in ip bpftool jq python3 ping insmod rmmod; do
+		command -v "$t" >/dev/null || ktap_exit_skip "$t is not installed"
+	done
+	[[ -d /sys/fs/bpf ]] || ktap_exit_skip "kernel has no BPF support"
+}
+
+xg_loaded() { [[ -d /sys/module/xdpguard ]]; }
+
+xg_unload() {
+	if xg_loaded; then rmmod xdpguard; fi
+}
+
+# Marks the kernel log, so xg_dmesg_since shows only what came after.
+xg_mark() {
+	XG_MARK="xdpguard-selftest-mark-$RANDOM$RANDOM"
+	echo "$XG_MARK" >/dev/kmsg
+}
+xg_dmesg_since() { dmesg | sed -n "/$XG_MARK/,\$p"; }
+
+xg_prog_id() { cat "$XG_SYSFS/prog_id"; }
+xg_map_id() { awk -v n="$1" '$1 == n { print $2 }' "$XG_SYSFS/maps"; }
+
+# Hex bytes of an address for bpftool keys.
+xg_hex_ip() {
+	python3 -c 'import ipaddress,sys; print(" ".join("%02x" % b for b in ipaddress.ip_address(sys.argv[1]).packed))' "$1"
+}
+
+xg_deny_add() {
+	local map=xdpg_deny_v4
+	[[ $1 == *:* ]] && map=xdpg_deny_v6
+	bpftool map update id "$(xg_map_id $map)" key hex $(xg_hex_ip "$1") value hex 00 00 00 00
+}
+
+xg_deny_del() {
+	local map=xdpg_deny_v4
+	[[ $1 == *:* ]] && map=xdpg_deny_v6
+	bpftool map delete id "$(xg_map_id $map)" key hex $(xg_hex_ip "$1")
+}
+
+# xg_counter INDEX packets|bytes: a verdict counter summed over CPUs.
+xg_counter() {
+	bpftool -j map lookup id "$(xg_map_id xdpg_stats)" key hex $(printf '%02x 00 00 00' "$1") |
+		python3 -c '
+import json, sys
+field = {"packets": 0, "bytes": 8}[sys.argv[1]]
+d = json.load(sys.stdin)
+print(sum(int.from_bytes(bytes(int(b, 16) for b in v["value"][field:field + 8]), "little")
+          for v in d["values"]))' "$2"
+}
+XG_STAT_PASS=0
+XG_STAT_DROP=1
+
+# The XDP attachment `ip link` reports for a device: xdp, xdpgeneric or none.
+xg_xdp_mode() {
+	local mode
+	mode=$(ip -d -j link show dev "$1" | jq -r '.[0].xdp.mode // empty')
+	case "$mode" in
+	1) echo xdp ;;
+	2) echo xdpgeneric ;;
+	"") echo none ;;
+	*) echo "mode$mode" ;;
+	esac
+}
+
+# Waits up to 10 s for a condition (link teardown is deferred by the kernel).
+xg_wait() {
+	local i
+	for i in $(seq 50); do
+		"$@" && return 0
+		sleep 0.2
+	done
+	"$@"
+}
+
+xg_no_objects_left() {
+	local progs maps links
+	progs=$(bpftool -j prog show | jq '[.[] | select(.name == "xdpguard")] | length')
+	maps=$(bpftool -j map show | jq '[.[] | select((.name // "") | startswith("xdpg_"))] | length')
+	links=$(bpftool -j link show | jq '[.[] | select(.type == "xdp")] | length')
+	[[ $progs == 0 && $maps == 0 && $links == 0 ]] ||
+		fail "left behind: $progs xdpguard programs, $maps xdpg_ maps, $links xdp links"
+}
+
+XG_NETNS=()
+XG_LINKS=()
+
+# xg_veth_pair: creates a veth pair, one end ($XG_IF) in the initial
+# namespace and its peer ($XG_PEER) in a new namespace ($XG_NS), both up.
+xg_veth_pair() {
+	local rand
+	rand=$(mktemp -u XXXXXX)
+	XG_NS="ns-$rand"
+	XG_IF="xg$rand"
+	XG_PEER="xp$rand"
+	ip netns add "$XG_NS"
+	XG_NETNS+=("$XG_NS")
+	ip link add "$XG_IF" type veth peer name "$XG_PEER" netns "$XG_NS"
+	XG_LINKS+=("$XG_IF")
+	ip link set "$XG_IF" up
+	ip -n "$XG_NS" link set lo up
+	ip -n "$XG_NS" link set "$XG_PEER" up
+}
+
+xg_cleanup() {
+	local ns l
+	xg_unload 2>/dev/null
+	for l in "${XG_LINKS[@]}"; do ip link del "$l" 2>/dev/null; done
+	for ns in "${XG_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	return 0
+}

@@ -1,0 +1,110 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Module lifecycle: insmod loads the program through the verifier and JIT,
+# attaches it (native on veth, generic fallback on dummy), publishes the ids
+# of what it made, and rmmod leaves nothing behind.
+source "$(dirname "$0")/lib.sh"
+
+xg_require
+trap xg_cleanup EXIT
+ktap_print_header
+ktap_set_plan 9
+
+xg_unload
+xg_veth_pair
+DUMMY="xd$(mktemp -u XXXXXX)"
+ip link add "$DUMMY" type dummy
+XG_LINKS+=("$DUMMY")
+
+loads_and_attaches_native() {
+	insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod failed"
+	xg_loaded || fail "module not loaded"
+	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")' on $XG_IF, want native xdp"
+	grep -q "^$XG_IF [0-9]* native [0-9]*$" "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)"
+}
+check "insmod attaches the program to a veth in native mode" loads_and_attaches_native
+
+prog_is_jited() {
+	local id info
+	id=$(xg_prog_id)
+	info=$(bpftool -j prog show id "$id") || fail "bpftool knows no program $id"
+	jq -e '.name == "xdpguard" and .type == "xdp" and .jited == true and .bytes_jited > 0' <<<"$info" >/dev/null ||
+		fail "program $id: $info"
+	# The attached program is the one the module published.
+	[[ $(ip -d -j link show dev "$XG_IF" | jq '.[0].xdp.prog.id') == "$id" ]] || fail "$XG_IF runs another program"
+}
+check "bpftool lists the program as xdpguard, xdp, jited" prog_is_jited
+
+ids_match_bpftool() {
+	local name id want
+	for want in xdpg_deny_v4:hash xdpg_deny_v6:hash xdpg_stats:percpu_array; do
+		name=${want%%:*}
+		id=$(xg_map_id "$name")
+		[[ -n $id ]] || fail "map $name not published in $XG_SYSFS/maps"
+		bpftool -j map show id "$id" | jq -e --arg n "$name" --arg t "${want#*:}" '.name == $n and .type == $t' >/dev/null ||
+			fail "map id $id is not $name (${want#*:}): $(bpftool -j map show id "$id")"
+	done
+	# links: "ifname ifindex mode link_id". bpftool 7.1 omits the ifindex of
+	# XDP links, so that column is checked against sysfs instead.
+	read -r name ifindex _ id <"$XG_SYSFS/links"
+	[[ $name == "$XG_IF" && $ifindex == $(cat /sys/class/net/$XG_IF/ifindex) ]] ||
+		fail "links file: $(cat $XG_SYSFS/links)"
+	bpftool -j link show id "$id" | jq -e --argjson p "$(xg_prog_id)" '.type == "xdp" and .prog_id == $p' >/dev/null ||
+		fail "link $id: $(bpftool -j link show id "$id")"
+}
+check "sysfs ids name the program, maps and link bpftool sees" ids_match_bpftool
+
+maps_are_pinnable() {
+	local pin=/sys/fs/bpf/xg-selftest-$RANDOM
+	bpftool map pin id "$(xg_map_id xdpg_stats)" "$pin" || fail "cannot pin the stats map"
+	bpftool -j map show pinned "$pin" | jq -e '.name == "xdpg_stats"' >/dev/null || fail "pinned map is not xdpg_stats"
+	rm -f "$pin"
+}
+check "maps can be pinned in bpffs by id" maps_are_pinnable
+
+unload_leaves_nothing() {
+	rmmod xdpguard || fail "rmmod failed"
+	! xg_loaded || fail "module still loaded"
+	xg_wait xg_no_objects_left || return 1
+	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached"
+}
+check "rmmod detaches and frees program, maps and links" unload_leaves_nothing
+
+generic_mode() {
+	insmod "$XG_KO" ifaces="$XG_IF" mode=generic || fail "insmod failed"
+	[[ $(xg_xdp_mode "$XG_IF") == xdpgeneric ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")', want xdpgeneric"
+	grep -q " generic " "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)"
+	rmmod xdpguard
+}
+check "mode=generic attaches in generic mode" generic_mode
+
+auto_falls_back() {
+	insmod "$XG_KO" ifaces="$DUMMY,$XG_IF" || fail "insmod failed"
+	[[ $(xg_xdp_mode "$DUMMY") == xdpgeneric ]] || fail "dummy: '$(xg_xdp_mode "$DUMMY")', want xdpgeneric"
+	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "veth: '$(xg_xdp_mode "$XG_IF")', want xdp"
+	[[ $(wc -l <"$XG_SYSFS/links") == 2 ]] || fail "links file: $(cat $XG_SYSFS/links)"
+	rmmod xdpguard
+}
+check "mode=auto uses native where it can and generic on a dummy device" auto_falls_back
+
+no_ifaces() {
+	insmod "$XG_KO" || fail "insmod without ifaces= failed"
+	[[ -n $(xg_prog_id) && ! -s $XG_SYSFS/links ]] || fail "expected a program and no links"
+	rmmod xdpguard
+	xg_wait xg_no_objects_left
+}
+check "insmod without ifaces= loads the program and attaches nowhere" no_ifaces
+
+cycles() {
+	local i
+	for i in $(seq 20); do
+		insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod $i failed"
+		rmmod xdpguard || fail "rmmod $i failed"
+	done
+	xg_wait xg_no_objects_left || return 1
+	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached"
+}
+check "20 insmod/rmmod cycles leave nothing behind" cycles
+
+ktap_finished
