@@ -107,7 +107,11 @@ fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
     // `kern_sys_bpf` treats the pointers inside it as kernel pointers, and
     // those point at memory that outlives this call.
     let ret = unsafe {
-        kern_sys_bpf(cmd, (attr as *mut T).cast::<c_void>(), core::mem::size_of::<T>() as c_uint)
+        kern_sys_bpf(
+            cmd,
+            (attr as *mut T).cast::<c_void>(),
+            core::mem::size_of::<T>() as c_uint,
+        )
     };
     if ret < 0 {
         Err(Error::from_errno(ret))
@@ -213,7 +217,11 @@ impl UserLog {
             return Err(Error::from_errno(addr as c_int));
         }
         // INVARIANT: the mapping was just created in the current task.
-        Ok(Self { addr: addr as usize, len, _not_send: core::marker::PhantomData })
+        Ok(Self {
+            addr: addr as usize,
+            len,
+            _not_send: core::marker::PhantomData,
+        })
     }
 
     /// Copies the whole buffer out of user memory (the log ends at its
@@ -472,7 +480,9 @@ impl KernelParam {
             perm: 0o444,
             level: -1,
             flags: 0,
-            __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 { arg: storage.as_arg() },
+            __bindgen_anon_1: bindings::kernel_param__bindgen_ty_1 {
+                arg: storage.as_arg(),
+            },
         })
     }
 }
@@ -552,8 +562,11 @@ pub(crate) use modinfo;
 /// Number of read-only status files in `/sys/module/xdpguard/bpf/`.
 pub(crate) const STATUS_FILES: usize = 3;
 /// Their names, in the order of the texts given to [`StatusFiles::register`].
-const STATUS_NAMES: [&CStr; STATUS_FILES] =
-    [kernel::c_str!("prog_id"), kernel::c_str!("maps"), kernel::c_str!("links")];
+const STATUS_NAMES: [&CStr; STATUS_FILES] = [
+    kernel::c_str!("prog_id"),
+    kernel::c_str!("maps"),
+    kernel::c_str!("links"),
+];
 
 /// The texts the status files show. Set before the sysfs group is created
 /// and cleared only after it is removed, so `show` never sees it change.
@@ -589,7 +602,8 @@ impl ModuleAttr {
     }
 }
 
-static ATTRS: [ModuleAttr; STATUS_FILES] = [ModuleAttr::new(0), ModuleAttr::new(1), ModuleAttr::new(2)];
+static ATTRS: [ModuleAttr; STATUS_FILES] =
+    [ModuleAttr::new(0), ModuleAttr::new(1), ModuleAttr::new(2)];
 
 /// Null-terminated array of attribute pointers, as `attribute_group` wants.
 #[repr(transparent)]
@@ -655,7 +669,10 @@ pub(crate) struct StatusFiles {
 
 impl StatusFiles {
     /// Publishes `texts` as the files `prog_id`, `maps` and `links`.
-    pub(crate) fn register(module: &'static ThisModule, texts: [KVec<u8>; STATUS_FILES]) -> Result<Self> {
+    pub(crate) fn register(
+        module: &'static ThisModule,
+        texts: [KVec<u8>; STATUS_FILES],
+    ) -> Result<Self> {
         let boxed = KBox::new(texts, GFP_KERNEL)?;
         let raw = KBox::into_raw(boxed);
         if STATUS_TEXT

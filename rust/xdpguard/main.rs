@@ -124,13 +124,21 @@ impl IfName {
             pr_err!("ifaces=: '{shown}' is longer than {IFNAME_MAX} bytes, the limit for interface names\n");
             return Err(EINVAL);
         }
-        if name == b"." || name == b".." || name.iter().any(|&b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0) {
+        if name == b"."
+            || name == b".."
+            || name
+                .iter()
+                .any(|&b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+        {
             pr_err!("ifaces=: '{shown}' is not a valid interface name\n");
             return Err(EINVAL);
         }
         let mut bytes = [0u8; IFNAME_MAX + 1];
         bytes[..name.len()].copy_from_slice(name);
-        Ok(Self { bytes, len: name.len() })
+        Ok(Self {
+            bytes,
+            len: name.len(),
+        })
     }
 
     fn as_cstr(&self) -> Result<&CStr> {
@@ -261,7 +269,11 @@ fn attach(prog: &Fd, iface: Iface, mode: Mode) -> Result<Attachment> {
     let try_mode = |m: Attached| -> Result<Attachment> {
         let fd = ffi::xdp_link_create(prog, iface.ifindex, m.flags())?;
         let link = LinkRef::from_fd(&fd)?;
-        Ok(Attachment { iface, mode: m, link })
+        Ok(Attachment {
+            iface,
+            mode: m,
+            link,
+        })
     };
     let name = iface.name.shown();
     match mode {
@@ -301,7 +313,9 @@ struct Text(KVec<u8>);
 
 impl Write for Text {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        self.0.extend_from_slice(s.as_bytes(), GFP_KERNEL).map_err(|_| fmt::Error)
+        self.0
+            .extend_from_slice(s.as_bytes(), GFP_KERNEL)
+            .map_err(|_| fmt::Error)
     }
 }
 
@@ -323,7 +337,14 @@ fn status_texts(loaded: &Loaded, links: &[Attachment]) -> Result<[KVec<u8>; ffi:
         })?,
         render(&|t| {
             for a in links {
-                writeln!(t, "{} {} {} {}", a.iface.name.shown(), a.iface.ifindex, a.mode.name(), a.link.id())?;
+                writeln!(
+                    t,
+                    "{} {} {} {}",
+                    a.iface.name.shown(),
+                    a.iface.ifindex,
+                    a.mode.name(),
+                    a.link.id()
+                )?;
             }
             Ok(())
         })?,
@@ -353,21 +374,41 @@ impl kernel::Module for XdpGuard {
         let status = StatusFiles::register(module, status_texts(&loaded, &links)?)?;
 
         match loaded.prog.jited_len() {
-            Some(len) => pr_info!("program {} loaded, {} bytes JIT-compiled\n", loaded.prog.id(), len),
-            None => pr_info!("program {} loaded (interpreted: JIT is off)\n", loaded.prog.id()),
+            Some(len) => pr_info!(
+                "program {} loaded, {} bytes JIT-compiled\n",
+                loaded.prog.id(),
+                len
+            ),
+            None => pr_info!(
+                "program {} loaded (interpreted: JIT is off)\n",
+                loaded.prog.id()
+            ),
         }
         if links.is_empty() {
             pr_info!("no ifaces= given: the program is loaded but guards no interface\n");
         }
         for a in links.iter() {
-            pr_info!("{}: attached in {} mode (link {})\n", a.iface.name.shown(), a.mode.name(), a.link.id());
+            pr_info!(
+                "{}: attached in {} mode (link {})\n",
+                a.iface.name.shown(),
+                a.mode.name(),
+                a.link.id()
+            );
         }
-        Ok(XdpGuard { _status: status, _links: links, _prog: loaded.prog, _maps: loaded.maps })
+        Ok(XdpGuard {
+            _status: status,
+            _links: links,
+            _prog: loaded.prog,
+            _maps: loaded.maps,
+        })
     }
 }
 
 impl Drop for XdpGuard {
     fn drop(&mut self) {
-        pr_info!("detaching from {} interface(s) and unloading\n", self._links.len());
+        pr_info!(
+            "detaching from {} interface(s) and unloading\n",
+            self._links.len()
+        );
     }
 }
