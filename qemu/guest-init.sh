@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # PID 1 of the xdpguard test VM. The root file system is the host's, shared
-# read-only over 9p; give the guest its own writable /tmp, /run, /var and
-# /root, the kernel file systems, then run the command qemu/run.sh wrote to
+# read-only over 9p; give the guest its own writable /tmp, /run and /var
+# directories, the kernel file systems, then run the command qemu/run.sh wrote to
 # the output share and report its exit status there.
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
@@ -12,8 +12,20 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t bpf bpf /sys/fs/bpf
-for d in /tmp /run /var/tmp /var/log /var/lib /root; do
+# XGREPO (from the kernel command line) is the repository. If it lives under
+# a directory that gets a tmpfs here (CI may clone into /tmp), hold it on a
+# bind mount and move it back on top of the tmpfs.
+held=
+for d in /tmp /run /var/tmp /var/log /var/lib; do
+	case "$XGREPO/" in
+	"$d"/*) mount --bind "$XGREPO" /mnt && held=1 ;;
+	esac
 	mount -t tmpfs -o mode=0755 tmpfs "$d"
+	if [ -n "$held" ]; then
+		mkdir -p "$XGREPO"
+		mount --move /mnt "$XGREPO"
+		held=
+	fi
 done
 chmod 1777 /tmp /var/tmp
 mkdir -p /run/xgout /run/netns /var/lib/dhcp

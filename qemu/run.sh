@@ -47,7 +47,7 @@ OUT=$(cd "$OUT" && pwd)
 {
 	echo "cd $(printf '%q' "$ROOT")"
 	printf 'export PATH=%q\n' "$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	printf 'export XDPGUARD_VM=1 HOME=/root TERM=dumb\n'
+	printf 'export XDPGUARD_VM=1 HOME=/tmp TERM=dumb\n'
 	printf '%q ' "$@"
 	echo
 } >"$OUT/cmd.sh"
@@ -60,6 +60,8 @@ cmdline+=" rootflags=trans=virtio,version=9p2000.L,msize=262144 ro"
 # loglevel=4: only warnings and errors interleave with the command's output;
 # the whole log is saved as dmesg.txt.
 cmdline+=" init=$ROOT/qemu/guest-init.sh panic=-1 loglevel=4"
+# Unknown name=value parameters without a dot reach init's environment.
+cmdline+=" XGREPO=$ROOT"
 
 set +e
 timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \

@@ -8,6 +8,8 @@
 #include <linux/rcupdate.h>
 #include <net/net_namespace.h>
 
+#include "helpers.h"
+
 /* xdpguard_ifindex_by_name - ifindex of @name in init_net, 0 if none. */
 int xdpguard_ifindex_by_name(const char *name)
 {
