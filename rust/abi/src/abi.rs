@@ -1,41 +1,311 @@
 // SPDX-License-Identifier: GPL-2.0
 //
 // The one definition of xdpguard's BPF ABI: program name, maps, their keys and
-// values, and counter indices. Used by the XDP program (aya-ebpf), the kernel
-// module (through `#[path]`, so keep this file free of crate attributes and
-// dependencies) and userspace. All values are `#[repr(C)]` with explicit
-// padding so that the byte layout is the same on every side.
+// values, actions, reasons and flags. Used by the XDP program (aya-ebpf), the
+// kernel module (through `#[path]`, so keep this file free of crate attributes
+// and dependencies) and userspace (rule compiler, reference model, CLI).
+// All values are `#[repr(C)]` with explicit padding so that the byte layout
+// is the same on every side. Addresses and ports are in network byte order
+// inside keys; see Documentation/design.rst for the whole picture.
 
 /// Name of the XDP program as `bpftool prog show` lists it.
 pub const PROG_NAME: &str = "xdpguard";
 
-/// `BPF_MAP_TYPE_HASH` from the kernel UAPI.
+/// `BPF_MAP_TYPE_HASH`.
 pub const BPF_MAP_TYPE_HASH: u32 = 1;
-/// `BPF_MAP_TYPE_PERCPU_ARRAY` from the kernel UAPI.
+/// `BPF_MAP_TYPE_ARRAY`.
+pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PERCPU_ARRAY`.
 pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
+/// `BPF_MAP_TYPE_LRU_HASH`.
+pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+/// `BPF_MAP_TYPE_LPM_TRIE`.
+pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
+/// `BPF_F_NO_PREALLOC`, required for LPM tries.
+pub const BPF_F_NO_PREALLOC: u32 = 1;
 
-/// Key of the IPv4 deny map: a source address in network byte order.
+/// Rule sets are double-buffered: every rule key or index carries the
+/// generation (0 or 1) it belongs to, and `xdpg_active` says which one
+/// packets use. A packet reads it once, so it sees one whole rule set.
+pub const GENERATIONS: u32 = 2;
+
+/// Most compound rules (rules with more than one address constraint, or
+/// with L4 or MAC constraints) in one generation: one bit each in a `u64`.
+pub const MAX_BIT_RULES: u32 = 64;
+/// Size of the limiter table of one generation; limiters are numbered
+/// 1 to `MAX_LIMITS - 1` (0 is `LIMIT_NONE`).
+pub const MAX_LIMITS: u32 = 16;
+/// Size of the per-rule counter array (rule ids are below this).
+pub const MAX_RULE_IDS: u32 = 16384;
+/// Most IPv6 extension headers the program walks before giving up
+/// (the packet then counts as malformed).
+pub const MAX_EXT_HDRS: u32 = 6;
+/// Most VLAN tags (802.1Q / 802.1ad) the program skips.
+pub const MAX_VLAN_TAGS: u32 = 2;
+
+/// Action of a rule, of the default policy, or of the malformed policy.
+/// `ACTION_NONE` in an address entry means "no address-only rule here".
+pub const ACTION_NONE: u8 = 0;
+/// Pass the packet (stops evaluation).
+pub const ACTION_ALLOW: u8 = 1;
+/// Drop the packet.
+pub const ACTION_DENY: u8 = 2;
+/// Pass the packet if the rule's rate limiter has tokens for its source,
+/// else drop it (reason `REASON_RATE_LIMIT`).
+pub const ACTION_LIMIT: u8 = 3;
+
+/// Non-first fragments: evaluate with no L4 header (rules that need ports,
+/// protocol-specific fields or ICMP types cannot match); the default.
+pub const FRAG_L3_ONLY: u8 = 0;
+/// Non-first fragments are dropped.
+pub const FRAG_DROP: u8 = 1;
+/// Non-first fragments pass without evaluation.
+pub const FRAG_PASS: u8 = 2;
+
+/// No limiter (in `RuleEntry::limit`, `AddrEntry::limit`, `Config` limits).
+/// Limiter 0 is never configured, so an all-zero map means "no limits".
+pub const LIMIT_NONE: u8 = 0;
+
+/// Direction byte of address and MAC keys: the source field.
+pub const DIR_SRC: u8 = 0;
+/// Direction byte of address and MAC keys: the destination field.
+pub const DIR_DST: u8 = 1;
+
+/// Port and ICMP tables in `xdpg_ports`, each 65536 entries per generation.
+pub const PORTS_TCP_SRC: u32 = 0;
+/// TCP destination ports.
+pub const PORTS_TCP_DST: u32 = 1;
+/// UDP source ports.
+pub const PORTS_UDP_SRC: u32 = 2;
+/// UDP destination ports.
+pub const PORTS_UDP_DST: u32 = 3;
+/// ICMP (IPv4), indexed by `type << 8 | code`.
+pub const PORTS_ICMP4: u32 = 4;
+/// ICMPv6, indexed by `type << 8 | code`.
+pub const PORTS_ICMP6: u32 = 5;
+/// Number of port/ICMP tables.
+pub const PORT_TABLES: u32 = 6;
+
+/// Statistics indices in `xdpg_stats`. The first two are the verdicts
+/// actually returned; the rest are reasons. Every packet bumps one verdict
+/// and one reason.
+pub const STAT_PASS: u32 = 0;
+/// Verdict: dropped.
+pub const STAT_DROP: u32 = 1;
+/// Reason: an allow (or limit, within its rate) rule matched.
+pub const REASON_RULE_ALLOW: u32 = 2;
+/// Reason: a deny rule matched.
+pub const REASON_RULE_DENY: u32 = 3;
+/// Reason: no rule matched; default policy allow.
+pub const REASON_DEFAULT_ALLOW: u32 = 4;
+/// Reason: no rule matched; default policy deny.
+pub const REASON_DEFAULT_DENY: u32 = 5;
+/// Reason: link-essential traffic (ARP, neighbour/router discovery, MLD,
+/// DHCP replies) passed because no rule named it.
+pub const REASON_ESSENTIAL: u32 = 6;
+/// Reason: a per-source rate limit (of a limit rule or the global limit)
+/// ran out.
+pub const REASON_RATE_LIMIT: u32 = 7;
+/// Reason: the SYN-flood guard's per-source rate ran out.
+pub const REASON_SYN_FLOOD: u32 = 8;
+/// Reason: malformed or truncated headers, malformed policy applied.
+pub const REASON_MALFORMED: u32 = 9;
+/// Reason: a non-first fragment under `FRAG_DROP` or `FRAG_PASS`.
+pub const REASON_FRAGMENT: u32 = 10;
+/// Reason: monitor mode turned a drop into a pass. Counted in addition to
+/// the reason that would have dropped.
+pub const REASON_MONITOR: u32 = 11;
+/// Number of entries in `xdpg_stats`.
+pub const STAT_COUNT: u32 = 12;
+/// Names of the `xdpg_stats` entries, by index.
+pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
+    "pass",
+    "drop",
+    "rule_allow",
+    "rule_deny",
+    "default_allow",
+    "default_deny",
+    "essential",
+    "rate_limit",
+    "syn_flood",
+    "malformed",
+    "fragment",
+    "monitor",
+];
+
+/// Per-generation configuration, `xdpg_config[generation]`. All zeroes
+/// (a freshly loaded module) means: allow everything, pass malformed
+/// packets, no limits.
+///
+/// The `wild_*` bitmaps hold the compound rules that do *not* constrain a
+/// field (so match any value of it); a field lookup's result is ORed with
+/// them. A rule with an IPv6 address is in neither IPv4 bitmap, and the
+/// other way round.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv4Key {
-    /// The address, most significant byte first.
-    pub addr: [u8; 4],
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Config {
+    /// `ACTION_DENY` to drop packets no rule matches; anything else allows.
+    pub default_action: u8,
+    /// Non-zero: monitor (dry-run) mode, nothing is dropped.
+    pub monitor: u8,
+    /// `ACTION_DENY` to drop malformed packets; anything else passes them.
+    pub malformed_action: u8,
+    /// `FRAG_*` policy for non-first fragments.
+    pub frag_policy: u8,
+    /// Limiter applied per source to every packet that would pass
+    /// (`LIMIT_NONE` for none).
+    pub global_limit: u8,
+    /// Limiter applied per source to TCP SYNs without ACK that would pass.
+    pub syn_limit: u8,
+    /// Reserved, zero.
+    pub _pad: [u8; 2],
+    /// Compound rules without a source MAC constraint.
+    pub wild_mac_src: u64,
+    /// Compound rules without a destination MAC constraint.
+    pub wild_mac_dst: u64,
+    /// Compound rules that can match IPv4 and have no source address.
+    pub wild_src4: u64,
+    /// Compound rules that can match IPv4 and have no destination address.
+    pub wild_dst4: u64,
+    /// Compound rules that can match IPv6 and have no source address.
+    pub wild_src6: u64,
+    /// Compound rules that can match IPv6 and have no destination address.
+    pub wild_dst6: u64,
+    /// Compound rules without a protocol constraint.
+    pub wild_proto: u64,
+    /// Compound rules without a source port constraint.
+    pub wild_sport: u64,
+    /// Compound rules without a destination port constraint.
+    pub wild_dport: u64,
+    /// Compound rules without an ICMP type/code constraint.
+    pub wild_icmp: u64,
+    /// Compound rules that can match non-IP frames (MAC constraints only).
+    pub nonip: u64,
+    /// Compound rules that name link-essential traffic explicitly enough to
+    /// apply to it (a MAC, or a protocol/port/ICMP constraint).
+    pub explicit: u64,
 }
 
-/// Key of the IPv6 deny map: a source address in network byte order.
+/// A compound rule, `xdpg_rules[generation * MAX_BIT_RULES + bit]`. Bits are
+/// assigned in rank order, so the lowest set bit is the best match.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleEntry {
+    /// Precedence: lower wins (see `rank`).
+    pub rank: u32,
+    /// Index into `xdpg_rule_stats`.
+    pub rule_id: u32,
+    /// `ACTION_*`.
+    pub action: u8,
+    /// Limiter index for `ACTION_LIMIT`, else `LIMIT_NONE`.
+    pub limit: u8,
+    /// Reserved, zero.
+    pub _pad: [u8; 6],
+}
+
+/// Key of `xdpg_v4`: `data = [generation, direction, address(4), 0, 0]`,
+/// `prefixlen = 16 + address prefix length`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ipv6Key {
-    /// The address, most significant byte first.
+pub struct Lpm4Key {
+    /// Significant bits of `data`.
+    pub prefixlen: u32,
+    /// Generation, direction, address, padding.
+    pub data: [u8; 8],
+}
+
+/// Key of `xdpg_v6`: `data = [generation, direction, address(16), 0, 0]`,
+/// `prefixlen = 16 + address prefix length`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lpm6Key {
+    /// Significant bits of `data`.
+    pub prefixlen: u32,
+    /// Generation, direction, address, padding.
+    pub data: [u8; 20],
+}
+
+/// Value of the address tries: what the longest matching prefix of an
+/// address means, with everything inherited from shorter prefixes already
+/// folded in by the rule compiler.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddrEntry {
+    /// Compound rules whose address constraint for this direction covers
+    /// this prefix.
+    pub bits: u64,
+    /// Rank of the best address-only rule covering this prefix.
+    pub rank: u32,
+    /// Its rule id (counter index).
+    pub rule_id: u32,
+    /// Its action, or `ACTION_NONE` if no address-only rule covers it.
+    pub action: u8,
+    /// Limiter index for `ACTION_LIMIT`, else `LIMIT_NONE`.
+    pub limit: u8,
+    /// Reserved, zero.
+    pub _pad: [u8; 6],
+}
+
+/// Key of `xdpg_mac`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct MacKey {
+    /// Generation.
+    pub generation: u8,
+    /// `DIR_SRC` or `DIR_DST`.
+    pub dir: u8,
+    /// The MAC address.
+    pub mac: [u8; 6],
+}
+
+/// A rate limiter, `xdpg_limits[generation * MAX_LIMITS + index]`: token
+/// buckets per source address (masked to the prefix lengths).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimitConfig {
+    /// Packets per second (0: no packet limit).
+    pub pps: u32,
+    /// Packet burst (bucket size).
+    pub burst_packets: u32,
+    /// Bytes per second (0: no byte limit).
+    pub bps: u64,
+    /// Byte burst (bucket size).
+    pub burst_bytes: u64,
+    /// Sources are grouped by this IPv4 prefix length (32: per address).
+    pub prefix4: u8,
+    /// Sources are grouped by this IPv6 prefix length (128: per address).
+    pub prefix6: u8,
+    /// Stable identity of the limiter across rule-set swaps, so buckets
+    /// survive an apply that keeps the limiter.
+    pub id: u16,
+    /// Reserved, zero.
+    pub _pad: [u8; 4],
+}
+
+/// Key of `xdpg_buckets`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BucketKey {
+    /// `LimitConfig::id`.
+    pub limit_id: u16,
+    /// 4 or 6.
+    pub family: u8,
+    /// Reserved, zero.
+    pub _pad: u8,
+    /// Source address masked to the limiter's prefix, zero-padded.
     pub addr: [u8; 16],
 }
 
-/// Value of the deny maps. Any present entry denies; `flags` is reserved (0).
+/// Value of `xdpg_buckets`: tokens scaled by 10^9 (token-nanoseconds).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DenyValue {
-    /// Reserved for rule flags; write 0.
-    pub flags: u32,
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Bucket {
+    /// Packet tokens × 10^9.
+    pub packet_tokens: u64,
+    /// Byte tokens × 10^9.
+    pub byte_tokens: u64,
+    /// `bpf_ktime_get_ns()` of the last refill.
+    pub last_ns: u64,
 }
 
 /// One per-CPU counter: packets and bytes (frame length at XDP ingress).
@@ -47,15 +317,6 @@ pub struct Counter {
     /// Bytes counted, from the start of the Ethernet header.
     pub bytes: u64,
 }
-
-/// Index of the verdict counters in [`MAP_STATS`]: packets passed.
-pub const STAT_PASS: u32 = 0;
-/// Index of the verdict counters in [`MAP_STATS`]: packets dropped by a rule.
-pub const STAT_DROP: u32 = 1;
-/// Number of verdict counters.
-pub const STAT_COUNT: u32 = 2;
-/// Names of the verdict counters, indexed by the `STAT_*` constants.
-pub const STAT_NAMES: [&str; STAT_COUNT as usize] = ["pass", "drop"];
 
 /// Description of one BPF map, as the module creates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,44 +335,187 @@ pub struct MapSpec {
     pub flags: u32,
 }
 
-/// Maximum number of IPv4 deny entries.
-pub const DENY_V4_MAX: u32 = 65536;
-/// Maximum number of IPv6 deny entries.
-pub const DENY_V6_MAX: u32 = 65536;
+/// Most IPv4 prefixes (both directions, both generations).
+pub const V4_MAX: u32 = 1 << 21;
+/// Most IPv6 prefixes (both directions, both generations).
+pub const V6_MAX: u32 = 1 << 20;
+/// Most MAC entries (both directions, both generations).
+pub const MAC_MAX: u32 = 8192;
+/// Most rate-limit buckets (least recently used ones are evicted).
+pub const BUCKETS_MAX: u32 = 65536;
+/// Most per-interface default policies.
+pub const IFACES_MAX: u32 = 256;
 
-/// Index in [`MAPS`]: IPv4 source deny set.
-pub const MAP_DENY_V4: usize = 0;
-/// Index in [`MAPS`]: IPv6 source deny set.
-pub const MAP_DENY_V6: usize = 1;
-/// Index in [`MAPS`]: per-CPU verdict counters.
-pub const MAP_STATS: usize = 2;
+/// Index in [`MAPS`]: the active generation (`u32`, one entry).
+pub const MAP_ACTIVE: usize = 0;
+/// Index in [`MAPS`]: `Config` per generation.
+pub const MAP_CONFIG: usize = 1;
+/// Index in [`MAPS`]: `RuleEntry` per generation and bit.
+pub const MAP_RULES: usize = 2;
+/// Index in [`MAPS`]: IPv4 prefixes.
+pub const MAP_V4: usize = 3;
+/// Index in [`MAPS`]: IPv6 prefixes.
+pub const MAP_V6: usize = 4;
+/// Index in [`MAPS`]: MAC addresses.
+pub const MAP_MAC: usize = 5;
+/// Index in [`MAPS`]: protocol bitmaps, `generation * 256 + protocol`.
+pub const MAP_PROTO: usize = 6;
+/// Index in [`MAPS`]: port/ICMP bitmaps,
+/// `(generation * PORT_TABLES + table) * 65536 + port`.
+pub const MAP_PORTS: usize = 7;
+/// Index in [`MAPS`]: `LimitConfig` per generation.
+pub const MAP_LIMITS: usize = 8;
+/// Index in [`MAPS`]: token buckets.
+pub const MAP_BUCKETS: usize = 9;
+/// Index in [`MAPS`]: per-interface default action, overriding
+/// `Config::default_action`: key `ifindex | generation << 31` (`u32`),
+/// value `ACTION_ALLOW` or `ACTION_DENY` (`u32`).
+pub const MAP_IFACES: usize = 10;
+/// Index in [`MAPS`]: per-CPU verdict and reason counters.
+pub const MAP_STATS: usize = 11;
+/// Index in [`MAPS`]: per-CPU per-rule counters.
+pub const MAP_RULE_STATS: usize = 12;
+/// Index in [`MAPS`]: per-CPU scratch space of the program (its parse
+/// results live there, not on the 512-byte BPF stack). Not an interface.
+pub const MAP_SCRATCH: usize = 13;
+/// Size of the scratch value.
+pub const SCRATCH_SIZE: u32 = 128;
 
-/// Every map of the program. The XDP program declares the same maps (names are
-/// literals there, as aya's `#[map]` wants); `xdpguard-skel` fails the build if
-/// the compiled program's map definitions differ from this table.
-pub const MAPS: [MapSpec; 3] = [
+/// Every map of the program. The XDP program declares the same maps (names
+/// are literals there, as aya's `#[map]` wants); `xdpguard-skel` fails the
+/// build if the compiled program's map definitions differ from this table.
+pub const MAPS: [MapSpec; 14] = [
     MapSpec {
-        name: "xdpg_deny_v4",
-        map_type: BPF_MAP_TYPE_HASH,
-        key_size: core::mem::size_of::<Ipv4Key>() as u32,
-        value_size: core::mem::size_of::<DenyValue>() as u32,
-        max_entries: DENY_V4_MAX,
+        name: "xdpg_active",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
         flags: 0,
     },
     MapSpec {
-        name: "xdpg_deny_v6",
+        name: "xdpg_config",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: core::mem::size_of::<Config>() as u32,
+        max_entries: GENERATIONS,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_rules",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: core::mem::size_of::<RuleEntry>() as u32,
+        max_entries: GENERATIONS * MAX_BIT_RULES,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_v4",
+        map_type: BPF_MAP_TYPE_LPM_TRIE,
+        key_size: core::mem::size_of::<Lpm4Key>() as u32,
+        value_size: core::mem::size_of::<AddrEntry>() as u32,
+        max_entries: V4_MAX,
+        flags: BPF_F_NO_PREALLOC,
+    },
+    MapSpec {
+        name: "xdpg_v6",
+        map_type: BPF_MAP_TYPE_LPM_TRIE,
+        key_size: core::mem::size_of::<Lpm6Key>() as u32,
+        value_size: core::mem::size_of::<AddrEntry>() as u32,
+        max_entries: V6_MAX,
+        flags: BPF_F_NO_PREALLOC,
+    },
+    MapSpec {
+        name: "xdpg_mac",
         map_type: BPF_MAP_TYPE_HASH,
-        key_size: core::mem::size_of::<Ipv6Key>() as u32,
-        value_size: core::mem::size_of::<DenyValue>() as u32,
-        max_entries: DENY_V6_MAX,
+        key_size: core::mem::size_of::<MacKey>() as u32,
+        value_size: 8,
+        max_entries: MAC_MAX,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_proto",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: GENERATIONS * 256,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_ports",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: 8,
+        max_entries: GENERATIONS * PORT_TABLES * 65536,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_limits",
+        map_type: BPF_MAP_TYPE_ARRAY,
+        key_size: 4,
+        value_size: core::mem::size_of::<LimitConfig>() as u32,
+        max_entries: GENERATIONS * MAX_LIMITS,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_buckets",
+        map_type: BPF_MAP_TYPE_LRU_HASH,
+        key_size: core::mem::size_of::<BucketKey>() as u32,
+        value_size: core::mem::size_of::<Bucket>() as u32,
+        max_entries: BUCKETS_MAX,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_ifaces",
+        map_type: BPF_MAP_TYPE_HASH,
+        key_size: 4,
+        value_size: 4,
+        max_entries: IFACES_MAX,
         flags: 0,
     },
     MapSpec {
         name: "xdpg_stats",
         map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-        key_size: core::mem::size_of::<u32>() as u32,
+        key_size: 4,
         value_size: core::mem::size_of::<Counter>() as u32,
         max_entries: STAT_COUNT,
         flags: 0,
     },
+    MapSpec {
+        name: "xdpg_rule_stats",
+        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+        key_size: 4,
+        value_size: core::mem::size_of::<Counter>() as u32,
+        max_entries: MAX_RULE_IDS,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_scratch",
+        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+        key_size: 4,
+        value_size: SCRATCH_SIZE,
+        max_entries: 1,
+        flags: 0,
+    },
 ];
+
+/// Precedence of a rule match; lower wins. Computed by the rule compiler,
+/// stored in the maps, compared by the program.
+///
+/// Most specific first: a MAC constraint outweighs any address, a longer
+/// address prefix (source plus destination bits) outweighs any L4
+/// constraint, and L4 constraints count 0 (none), 1 (protocol), 2 (port
+/// range or ICMP type) or 3 (single port or ICMP type and code). At equal
+/// specificity allow beats limit beats deny; then the earlier rule wins.
+pub const fn rank(macs: u32, prefix_bits: u32, l4: u32, action: u8, order: u32) -> u32 {
+    let specificity = macs * 1024 + prefix_bits * 4 + l4;
+    let action_order = match action {
+        ACTION_ALLOW => 0,
+        ACTION_LIMIT => 1,
+        _ => 2,
+    };
+    ((4095 - specificity) << 20) | (action_order << 18) | (order & 0x3ffff)
+}
+
+/// Rank that loses to every rule (the default policy's).
+pub const RANK_NONE: u32 = u32::MAX;

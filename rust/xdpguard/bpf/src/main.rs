@@ -1,100 +1,87 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The xdpguard XDP program: drops packets from denied sources at the earliest point of receive.
+//! The xdpguard XDP program: classifies every received frame against the active rule set and passes or drops it.
 //!
-//! Parses Ethernet, then IPv4 or IPv6, looks the source address up in the
-//! exact-match deny maps, counts the verdict per CPU and returns it. Anything
-//! it does not understand (other EtherTypes, truncated headers) passes: the
-//! stack drops malformed frames itself.
+//! Stages: `parse` (Ethernet, up to two VLAN tags, IPv4 with options, IPv6
+//! with a bounded extension-header walk, the L4 ports or ICMP type), then
+//! `classify` (field lookups that each yield a bitmap of compound rules,
+//! ANDed; the best compound rule against the best address-only rules by
+//! rank), then `finish` (rate limiters, monitor mode, counters). The rule
+//! semantics are written down in Documentation/rules.rst and implemented
+//! again, independently, by the reference model in rust/rules, which the
+//! differential test compares with this program.
 
 #![no_std]
 #![no_main]
 
 use aya_ebpf::{
     bindings::xdp_action,
+    helpers::bpf_ktime_get_ns,
     macros::{map, xdp},
-    maps::{HashMap, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
     programs::XdpContext,
 };
-use xdpguard_abi::{
-    Counter, DenyValue, Ipv4Key, Ipv6Key, DENY_V4_MAX, DENY_V6_MAX, STAT_COUNT, STAT_DROP,
-    STAT_PASS,
-};
+use xdpguard_abi::*;
 
 // Names and sizes must equal `xdpguard_abi::MAPS`; xdpguard-skel checks them.
-#[map(name = "xdpg_deny_v4")]
-static DENY_V4: HashMap<Ipv4Key, DenyValue> = HashMap::with_max_entries(DENY_V4_MAX, 0);
-
-#[map(name = "xdpg_deny_v6")]
-static DENY_V6: HashMap<Ipv6Key, DenyValue> = HashMap::with_max_entries(DENY_V6_MAX, 0);
-
+#[map(name = "xdpg_active")]
+static ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
+#[map(name = "xdpg_config")]
+static CONFIG: Array<Config> = Array::with_max_entries(GENERATIONS, 0);
+#[map(name = "xdpg_rules")]
+static RULES: Array<RuleEntry> = Array::with_max_entries(GENERATIONS * MAX_BIT_RULES, 0);
+#[map(name = "xdpg_v4")]
+static V4: LpmTrie<[u8; 8], AddrEntry> = LpmTrie::with_max_entries(V4_MAX, BPF_F_NO_PREALLOC);
+#[map(name = "xdpg_v6")]
+static V6: LpmTrie<[u8; 20], AddrEntry> = LpmTrie::with_max_entries(V6_MAX, BPF_F_NO_PREALLOC);
+#[map(name = "xdpg_mac")]
+static MACS: HashMap<MacKey, u64> = HashMap::with_max_entries(MAC_MAX, 0);
+#[map(name = "xdpg_proto")]
+static PROTO: Array<u64> = Array::with_max_entries(GENERATIONS * 256, 0);
+#[map(name = "xdpg_ports")]
+static PORTS: Array<u64> = Array::with_max_entries(GENERATIONS * PORT_TABLES * 65536, 0);
+#[map(name = "xdpg_limits")]
+static LIMITS: Array<LimitConfig> = Array::with_max_entries(GENERATIONS * MAX_LIMITS, 0);
+#[map(name = "xdpg_buckets")]
+static BUCKETS: LruHashMap<BucketKey, Bucket> = LruHashMap::with_max_entries(BUCKETS_MAX, 0);
+#[map(name = "xdpg_ifaces")]
+static IFACES: HashMap<u32, u32> = HashMap::with_max_entries(IFACES_MAX, 0);
 #[map(name = "xdpg_stats")]
 static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+#[map(name = "xdpg_rule_stats")]
+static RULE_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(MAX_RULE_IDS, 0);
+#[map(name = "xdpg_scratch")]
+static SCRATCH: PerCpuArray<Facts> = PerCpuArray::with_max_entries(1, 0);
+// The scratch map's value size comes from the ABI (checked by the skeleton).
+const _: () = assert!(core::mem::size_of::<Facts>() == SCRATCH_SIZE as usize);
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
-
-/// Ethernet header. Byte-array fields keep every header type at alignment 1,
-/// so a bounds-checked pointer to one is always valid to read.
-#[repr(C)]
-struct EthHdr {
-    dst: [u8; 6],
-    src: [u8; 6],
-    proto: [u8; 2],
-}
-
-/// IPv4 header, fixed part.
-#[repr(C)]
-struct Ipv4Hdr {
-    ver_ihl: u8,
-    tos: u8,
-    tot_len: [u8; 2],
-    id: [u8; 2],
-    frag_off: [u8; 2],
-    ttl: u8,
-    proto: u8,
-    check: [u8; 2],
-    saddr: [u8; 4],
-    daddr: [u8; 4],
-}
-
-/// IPv6 header.
-#[repr(C)]
-struct Ipv6Hdr {
-    ver_tc_flow: [u8; 4],
-    payload_len: [u8; 2],
-    nexthdr: u8,
-    hop_limit: u8,
-    saddr: [u8; 16],
-    daddr: [u8; 16],
-}
-
-/// A packet's fate and the counter it is recorded under.
-struct Verdict {
-    action: u32,
-    stat: u32,
-}
-
-const PASS: Verdict = Verdict {
-    action: xdp_action::XDP_PASS,
-    stat: STAT_PASS,
-};
-const DROP: Verdict = Verdict {
-    action: xdp_action::XDP_DROP,
-    stat: STAT_DROP,
-};
-
-#[xdp]
-pub fn xdpguard(ctx: XdpContext) -> u32 {
-    let verdict = classify(&ctx);
-    count(&ctx, verdict.stat);
-    verdict.action
-}
+const ETH_P_ARP: u16 = 0x0806;
+const ETH_P_8021Q: u16 = 0x8100;
+const ETH_P_8021AD: u16 = 0x88a8;
+const IPPROTO_HOPOPTS: u8 = 0;
+const IPPROTO_ICMP: u8 = 1;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const IPPROTO_ROUTING: u8 = 43;
+const IPPROTO_FRAGMENT: u8 = 44;
+const IPPROTO_AH: u8 = 51;
+const IPPROTO_ICMPV6: u8 = 58;
+const IPPROTO_DSTOPTS: u8 = 60;
+/// Offsets past this cannot be inside an XDP frame; checking it first keeps
+/// every variable packet offset bounded for the verifier.
+const MAX_OFFSET: usize = 8192;
+/// Rule id meaning "no rule" (default policy, malformed, ...).
+const NO_RULE: u32 = u32::MAX;
 
 /// Returns a pointer to a `T` at `off` bytes into the packet, or `None` when
 /// the packet is too short. The only way this program touches packet memory.
 #[inline(always)]
 fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
+    if off > MAX_OFFSET {
+        return None;
+    }
     let start = ctx.data();
     let end = ctx.data_end();
     if start + off + core::mem::size_of::<T>() > end {
@@ -103,69 +90,634 @@ fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
     Some((start + off) as *const T)
 }
 
-/// Reads a header of type `T` at `off`; `None` when the packet is too short.
+/// Reads `N` bytes at `off`; `None` when the packet is too short.
 #[inline(always)]
-fn header<T>(ctx: &XdpContext, off: usize) -> Option<&T> {
-    let p = ptr_at::<T>(ctx, off)?;
-    // SAFETY: `ptr_at` checked that `size_of::<T>()` bytes at `p` lie inside
-    // the packet, which stays valid for the whole program run; header types
-    // are `repr(C)` byte arrays (alignment 1, every bit pattern valid).
-    Some(unsafe { &*p })
+fn bytes<const N: usize>(ctx: &XdpContext, off: usize) -> Option<[u8; N]> {
+    let p = ptr_at::<[u8; N]>(ctx, off)?;
+    // SAFETY: `ptr_at` checked that N bytes at `p` lie inside the packet,
+    // which stays valid for the whole run; `[u8; N]` has alignment 1 and
+    // every bit pattern is valid.
+    Some(unsafe { *p })
 }
 
-/// Decides the verdict of one frame.
 #[inline(always)]
-fn classify(ctx: &XdpContext) -> Verdict {
-    let Some(eth) = header::<EthHdr>(ctx, 0) else {
-        return PASS;
+fn be16(b: [u8; 2]) -> u16 {
+    u16::from_be_bytes(b)
+}
+
+/// What the parser learnt about a frame. Arrays first and 8-byte aligned,
+/// MACs padded to 8 bytes: zeroing it is then plain stores, not a `memset`
+/// call (which BPF cannot make).
+#[repr(C, align(8))]
+struct Facts {
+    saddr: [u8; 16],
+    daddr: [u8; 16],
+    eth_src: [u8; 8],
+    eth_dst: [u8; 8],
+    sport: u16,
+    dport: u16,
+    /// ICMP `type << 8 | code`.
+    icmp: u16,
+    /// 4, 6, or 0 for a non-IP frame.
+    family: u8,
+    /// Upper-layer protocol (after IPv6 extension headers).
+    proto: u8,
+    /// The L4 fields are present (not a non-first fragment, not truncated,
+    /// a protocol with ports or ICMP type).
+    l4: u8,
+    /// L4 was expected but cut short.
+    l4_truncated: u8,
+    /// A non-first fragment.
+    fragment: u8,
+    /// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
+    essential: u8,
+    /// A TCP SYN without ACK.
+    syn: u8,
+    _pad: [u8; SCRATCH_SIZE as usize - 64],
+}
+
+/// The outcome of classification.
+struct Decision {
+    action: u8,
+    reason: u32,
+    rule_id: u32,
+    limit: u8,
+}
+
+#[xdp]
+pub fn xdpguard(ctx: XdpContext) -> u32 {
+    let generation = match ACTIVE.get(0) {
+        Some(g) => *g & 1,
+        None => 0,
     };
-    let off = core::mem::size_of::<EthHdr>();
-    match u16::from_be_bytes(eth.proto) {
-        ETH_P_IP => check_ipv4(ctx, off),
-        ETH_P_IPV6 => check_ipv6(ctx, off),
-        _ => PASS,
+    let Some(cfg) = CONFIG.get(generation) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    // Parse results live in per-CPU scratch space, not on the stack; every
+    // field the parser may skip is reset here.
+    let Some(f) = SCRATCH.get_ptr_mut(0) else {
+        return xdp_action::XDP_ABORTED;
+    };
+    // SAFETY: a per-CPU array lookup returns this CPU's value, which no one
+    // else touches while this program runs here (XDP runs with preemption
+    // off); `Facts` is integers and byte arrays, valid for any bit pattern.
+    let f = unsafe { &mut *f };
+    f.saddr = [0; 16];
+    f.daddr = [0; 16];
+    f.eth_src = [0; 8];
+    f.eth_dst = [0; 8];
+    f.sport = 0;
+    f.dport = 0;
+    f.icmp = 0;
+    f.family = 0;
+    f.proto = 0;
+    f.l4 = 0;
+    f.l4_truncated = 0;
+    f.fragment = 0;
+    f.essential = 0;
+    f.syn = 0;
+    let decision = match parse(&ctx, f) {
+        Some(()) => classify(&ctx, generation, cfg, f),
+        None => Decision {
+            action: cfg.malformed_action,
+            reason: REASON_MALFORMED,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        },
+    };
+    finish(&ctx, generation, cfg, f, decision)
+}
+
+/// Parses the frame into `f`. `None`: malformed at L2 or L3.
+#[inline(always)]
+fn parse(ctx: &XdpContext, f: &mut Facts) -> Option<()> {
+    let eth = bytes::<14>(ctx, 0)?;
+    f.eth_dst[..6].copy_from_slice(&eth[0..6]);
+    f.eth_src[..6].copy_from_slice(&eth[6..12]);
+    let mut proto = be16([eth[12], eth[13]]);
+    let mut off = 14usize;
+    // Up to MAX_VLAN_TAGS tags; a third is malformed.
+    for _ in 0..MAX_VLAN_TAGS {
+        if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
+            break;
+        }
+        let tag = bytes::<4>(ctx, off)?;
+        proto = be16([tag[2], tag[3]]);
+        off += 4;
+    }
+    match proto {
+        ETH_P_8021Q | ETH_P_8021AD => None,
+        ETH_P_IP => parse_ipv4(ctx, off, f),
+        ETH_P_IPV6 => parse_ipv6(ctx, off, f),
+        ETH_P_ARP => {
+            f.essential = 1;
+            Some(())
+        }
+        _ => Some(()),
     }
 }
 
 #[inline(always)]
-fn check_ipv4(ctx: &XdpContext, off: usize) -> Verdict {
-    let Some(ip) = header::<Ipv4Hdr>(ctx, off) else {
-        return PASS;
+fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
+    let ip = bytes::<20>(ctx, off)?;
+    let ihl = (ip[0] & 0x0f) as usize * 4;
+    if ip[0] >> 4 != 4 || ihl < 20 {
+        return None;
+    }
+    // The options must be there too.
+    ptr_at::<u8>(ctx, off + ihl - 1)?;
+    f.family = 4;
+    f.proto = ip[9];
+    f.saddr[..4].copy_from_slice(&ip[12..16]);
+    f.daddr[..4].copy_from_slice(&ip[16..20]);
+    let frag = be16([ip[6], ip[7]]);
+    if frag & 0x1fff != 0 {
+        f.fragment = 1;
+        return Some(());
+    }
+    parse_l4(ctx, off + ihl, f);
+    Some(())
+}
+
+#[inline(always)]
+fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
+    let ip = bytes::<40>(ctx, off)?;
+    if ip[0] >> 4 != 6 {
+        return None;
+    }
+    f.family = 6;
+    f.saddr.copy_from_slice(&ip[8..24]);
+    f.daddr.copy_from_slice(&ip[24..40]);
+    let mut next = ip[6];
+    let mut off = off + 40;
+    for _ in 0..MAX_EXT_HDRS {
+        match next {
+            IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
+                let h = bytes::<2>(ctx, off)?;
+                next = h[0];
+                off += (h[1] as usize + 1) * 8;
+            }
+            IPPROTO_AH => {
+                let h = bytes::<2>(ctx, off)?;
+                next = h[0];
+                off += (h[1] as usize + 2) * 4;
+            }
+            IPPROTO_FRAGMENT => {
+                let h = bytes::<8>(ctx, off)?;
+                next = h[0];
+                off += 8;
+                if be16([h[2], h[3]]) >> 3 != 0 {
+                    f.proto = next;
+                    f.fragment = 1;
+                    return Some(());
+                }
+            }
+            _ => break,
+        }
+    }
+    if matches!(
+        next,
+        IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS | IPPROTO_AH | IPPROTO_FRAGMENT
+    ) {
+        // More extension headers than the walk allows.
+        return None;
+    }
+    f.proto = next;
+    parse_l4(ctx, off, f);
+    Some(())
+}
+
+/// Reads ports (TCP, UDP) or type/code (ICMP, ICMPv6) at `off`. A header
+/// cut short sets `l4_truncated`.
+#[inline(always)]
+fn parse_l4(ctx: &XdpContext, off: usize, f: &mut Facts) {
+    match f.proto {
+        IPPROTO_TCP => match bytes::<14>(ctx, off) {
+            Some(h) => {
+                f.sport = be16([h[0], h[1]]);
+                f.dport = be16([h[2], h[3]]);
+                f.syn = (h[13] & 0x12 == 0x02) as u8;
+                f.l4 = 1;
+            }
+            None => f.l4_truncated = 1,
+        },
+        IPPROTO_UDP => match bytes::<8>(ctx, off) {
+            Some(h) => {
+                f.sport = be16([h[0], h[1]]);
+                f.dport = be16([h[2], h[3]]);
+                f.l4 = 1;
+                f.essential =
+                    ((f.family == 4 && f.dport == 68) || (f.family == 6 && f.dport == 546)) as u8;
+            }
+            None => f.l4_truncated = 1,
+        },
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => match bytes::<4>(ctx, off) {
+            Some(h) => {
+                f.icmp = (h[0] as u16) << 8 | h[1] as u16;
+                f.l4 = 1;
+                f.essential = (f.family == 6
+                    && f.proto == IPPROTO_ICMPV6
+                    && ((130..=137).contains(&h[0]) || h[0] == 143))
+                    as u8;
+            }
+            None => f.l4_truncated = 1,
+        },
+        _ => {}
+    }
+}
+
+#[inline(always)]
+fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
+    let i = (generation * PORT_TABLES + table) * 65536 + index as u32;
+    PORTS.get(i).copied().unwrap_or(0)
+}
+
+#[inline(always)]
+fn mac_bits(generation: u32, dir: u8, mac: &[u8; 8]) -> u64 {
+    let key = MacKey {
+        generation: generation as u8,
+        dir,
+        mac: [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]],
     };
-    let key = Ipv4Key { addr: ip.saddr };
-    if DENY_V4.get_ptr(&key).is_some() {
-        DROP
+    match MACS.get_ptr(&key) {
+        // SAFETY: a hash lookup result points at a live value for the rest
+        // of this program run (RCU).
+        Some(v) => unsafe { *v },
+        None => 0,
+    }
+}
+
+/// The address entry of the longest prefix matching `addr`, if any.
+#[inline(always)]
+fn addr_entry(generation: u32, family: u8, dir: u8, addr: &[u8; 16]) -> Option<&'static AddrEntry> {
+    if family == 4 {
+        let mut data = [0u8; 8];
+        data[0] = generation as u8;
+        data[1] = dir;
+        data[2..6].copy_from_slice(&addr[..4]);
+        V4.get(&Key::new(16 + 32, data))
     } else {
-        PASS
+        let mut data = [0u8; 20];
+        data[0] = generation as u8;
+        data[1] = dir;
+        data[2..18].copy_from_slice(addr);
+        V6.get(&Key::new(16 + 128, data))
+    }
+}
+
+/// Index of the lowest set bit of a non-zero `b`, without `cttz` (which
+/// LLVM lowers to a table lookup in .rodata).
+#[inline(always)]
+fn lowest_bit(b: u64) -> u32 {
+    let mut b = b & b.wrapping_neg();
+    let mut n = 0;
+    if b >> 32 != 0 {
+        n += 32;
+        b >>= 32;
+    }
+    if b >> 16 != 0 {
+        n += 16;
+        b >>= 16;
+    }
+    if b >> 8 != 0 {
+        n += 8;
+        b >>= 8;
+    }
+    if b >> 4 != 0 {
+        n += 4;
+        b >>= 4;
+    }
+    if b >> 2 != 0 {
+        n += 2;
+        b >>= 2;
+    }
+    if b >> 1 != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// The best rule match: lowest rank among the best compound rule and the
+/// address-only rules of the source and destination.
+struct Best {
+    rank: u32,
+    action: u8,
+    rule_id: u32,
+    limit: u8,
+}
+
+#[inline(always)]
+fn consider(best: &mut Best, rank: u32, action: u8, rule_id: u32, limit: u8) {
+    if action != ACTION_NONE && rank < best.rank {
+        best.rank = rank;
+        best.action = action;
+        best.rule_id = rule_id;
+        best.limit = limit;
     }
 }
 
 #[inline(always)]
-fn check_ipv6(ctx: &XdpContext, off: usize) -> Verdict {
-    let Some(ip) = header::<Ipv6Hdr>(ctx, off) else {
-        return PASS;
+fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decision {
+    // The drop and pass fragment policies come before any rule.
+    if f.fragment != 0 && cfg.frag_policy != FRAG_L3_ONLY {
+        let action = if cfg.frag_policy == FRAG_DROP {
+            ACTION_DENY
+        } else {
+            ACTION_ALLOW
+        };
+        return Decision {
+            action,
+            reason: REASON_FRAGMENT,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        };
+    }
+    let mut best = Best {
+        rank: RANK_NONE,
+        action: ACTION_NONE,
+        rule_id: NO_RULE,
+        limit: LIMIT_NONE,
     };
-    let key = Ipv6Key { addr: ip.saddr };
-    if DENY_V6.get_ptr(&key).is_some() {
-        DROP
+    let mut bits = (mac_bits(generation, DIR_SRC, &f.eth_src) | cfg.wild_mac_src)
+        & (mac_bits(generation, DIR_DST, &f.eth_dst) | cfg.wild_mac_dst);
+
+    if f.family == 0 {
+        bits &= cfg.nonip;
     } else {
-        PASS
+        let src = addr_entry(generation, f.family, DIR_SRC, &f.saddr);
+        let dst = addr_entry(generation, f.family, DIR_DST, &f.daddr);
+        let (wild_src, wild_dst) = if f.family == 4 {
+            (cfg.wild_src4, cfg.wild_dst4)
+        } else {
+            (cfg.wild_src6, cfg.wild_dst6)
+        };
+        bits &= (src.map_or(0, |e| e.bits) | wild_src) & (dst.map_or(0, |e| e.bits) | wild_dst);
+        bits &= PROTO
+            .get(generation * 256 + f.proto as u32)
+            .copied()
+            .unwrap_or(0)
+            | cfg.wild_proto;
+        let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
+        if f.l4 != 0 {
+            match f.proto {
+                IPPROTO_TCP => {
+                    sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
+                    dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                }
+                IPPROTO_UDP => {
+                    sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
+                    dport = port_bits(generation, PORTS_UDP_DST, f.dport);
+                }
+                IPPROTO_ICMP => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
+                _ => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
+            }
+        }
+        bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
+        // Address-only rules do not apply to link-essential traffic.
+        if f.essential == 0 {
+            if let Some(e) = src {
+                consider(&mut best, e.rank, e.action, e.rule_id, e.limit);
+            }
+            if let Some(e) = dst {
+                consider(&mut best, e.rank, e.action, e.rule_id, e.limit);
+            }
+        }
+    }
+    if f.essential != 0 {
+        bits &= cfg.explicit;
+    }
+    if bits != 0 {
+        if let Some(r) = RULES.get(generation * MAX_BIT_RULES + lowest_bit(bits)) {
+            consider(&mut best, r.rank, r.action, r.rule_id, r.limit);
+        }
+    }
+
+    if best.action != ACTION_NONE {
+        let deny = best.action == ACTION_DENY;
+        // A header cut short only keeps a packet if a rule would drop it.
+        if f.l4_truncated != 0 && !deny {
+            return malformed(cfg);
+        }
+        return Decision {
+            action: best.action,
+            reason: if deny {
+                REASON_RULE_DENY
+            } else {
+                REASON_RULE_ALLOW
+            },
+            rule_id: best.rule_id,
+            limit: best.limit,
+        };
+    }
+    if f.l4_truncated != 0 {
+        return malformed(cfg);
+    }
+    if f.essential != 0 {
+        return Decision {
+            action: ACTION_ALLOW,
+            reason: REASON_ESSENTIAL,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        };
+    }
+    let key = ingress_ifindex(ctx) | generation << 31;
+    let default = match IFACES.get_ptr(&key) {
+        // SAFETY: a hash lookup result points at a live value for the rest
+        // of this program run (RCU).
+        Some(a) => (unsafe { *a }) as u8,
+        None => cfg.default_action,
+    };
+    if default == ACTION_DENY {
+        Decision {
+            action: ACTION_DENY,
+            reason: REASON_DEFAULT_DENY,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        }
+    } else {
+        Decision {
+            action: ACTION_ALLOW,
+            reason: REASON_DEFAULT_ALLOW,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        }
     }
 }
 
-/// Adds the packet to counter `stat` on this CPU.
 #[inline(always)]
-fn count(ctx: &XdpContext, stat: u32) {
-    if let Some(c) = STATS.get_ptr_mut(stat) {
-        let len = (ctx.data_end() - ctx.data()) as u64;
-        // SAFETY: the pointer comes from a per-CPU array lookup, so it points
-        // at this CPU's value, which nothing else writes while XDP runs here
-        // (XDP runs with preemption disabled).
+fn malformed(cfg: &Config) -> Decision {
+    Decision {
+        action: cfg.malformed_action,
+        reason: REASON_MALFORMED,
+        rule_id: NO_RULE,
+        limit: LIMIT_NONE,
+    }
+}
+
+#[inline(always)]
+fn ingress_ifindex(ctx: &XdpContext) -> u32 {
+    // SAFETY: `ctx.ctx` is the `xdp_md` the kernel passed in; reading its
+    // `ingress_ifindex` field is a context access the verifier rewrites.
+    unsafe { (*ctx.ctx).ingress_ifindex }
+}
+
+/// `addr` with all bits past the first `prefix` cleared.
+#[inline(always)]
+fn masked(addr: &[u8; 16], prefix: u32) -> [u8; 16] {
+    let hi = u64::from_be_bytes([
+        addr[0], addr[1], addr[2], addr[3], addr[4], addr[5], addr[6], addr[7],
+    ]);
+    let lo = u64::from_be_bytes([
+        addr[8], addr[9], addr[10], addr[11], addr[12], addr[13], addr[14], addr[15],
+    ]);
+    let mask = |bits: u32| {
+        if bits == 0 {
+            0
+        } else if bits >= 64 {
+            u64::MAX
+        } else {
+            u64::MAX << (64 - bits)
+        }
+    };
+    let hi = hi & mask(prefix.min(64));
+    let lo = lo & mask(prefix.saturating_sub(64));
+    let mut out = [0u8; 16];
+    out[..8].copy_from_slice(&hi.to_be_bytes());
+    out[8..].copy_from_slice(&lo.to_be_bytes());
+    out
+}
+
+/// Takes one packet (and `len` bytes) from the bucket of `limit` for the
+/// packet's source. `true` if the packet is within the limit.
+#[inline(always)]
+fn within_limit(generation: u32, limit: u8, f: &Facts, len: u64) -> bool {
+    let Some(cfg) = LIMITS.get(generation * MAX_LIMITS + (limit as u32 & (MAX_LIMITS - 1))) else {
+        return true;
+    };
+    if cfg.pps == 0 && cfg.bps == 0 {
+        // Not configured: no limit.
+        return true;
+    }
+    let prefix = if f.family == 4 {
+        cfg.prefix4
+    } else {
+        cfg.prefix6
+    } as u32;
+    let addr = masked(&f.saddr, prefix);
+    let key = BucketKey {
+        limit_id: cfg.id,
+        family: f.family,
+        _pad: 0,
+        addr,
+    };
+    // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    const NS: u64 = 1_000_000_000;
+    let full_p = cfg.burst_packets as u64 * NS;
+    let full_b = cfg.burst_bytes * NS;
+    let Some(b) = BUCKETS.get_ptr_mut(&key) else {
+        // A new source starts with a full bucket, less this packet.
+        let fresh = Bucket {
+            packet_tokens: full_p.saturating_sub(NS),
+            byte_tokens: full_b.saturating_sub(len * NS),
+            last_ns: now,
+        };
+        // If the insert fails (map full of in-use entries), let it pass.
+        let _ = BUCKETS.insert(&key, &fresh, 0);
+        return (cfg.pps == 0 || full_p >= NS) && (cfg.bps == 0 || full_b >= len * NS);
+    };
+    // SAFETY: the pointer comes from an LRU hash lookup and is valid for
+    // this run. Concurrent updates from other CPUs may race; the limiter is
+    // then slightly generous, never stricter than configured.
+    let b = unsafe { &mut *b };
+    let elapsed = now.saturating_sub(b.last_ns);
+    b.last_ns = now;
+    let mut ok = true;
+    if cfg.pps != 0 {
+        let t = refill(b.packet_tokens, elapsed, cfg.pps as u64, full_p);
+        if t >= NS {
+            b.packet_tokens = t - NS;
+        } else {
+            b.packet_tokens = t;
+            ok = false;
+        }
+    }
+    if cfg.bps != 0 {
+        let need = len * NS;
+        let t = refill(b.byte_tokens, elapsed, cfg.bps, full_b);
+        if ok && t >= need {
+            b.byte_tokens = t - need;
+        } else {
+            b.byte_tokens = t;
+            ok = false;
+        }
+    }
+    ok
+}
+
+/// Tokens after `elapsed` ns at `rate` per second, capped at `full`. The
+/// product `elapsed * rate` is only formed below the fill time, where it is
+/// below `full`, so it cannot overflow (the rule compiler caps bursts).
+#[inline(always)]
+fn refill(tokens: u64, elapsed: u64, rate: u64, full: u64) -> u64 {
+    if elapsed >= full / rate {
+        return full;
+    }
+    let t = tokens + elapsed * rate;
+    if t > full {
+        full
+    } else {
+        t
+    }
+}
+
+#[inline(always)]
+fn count(map: &PerCpuArray<Counter>, index: u32, len: u64) {
+    if let Some(c) = map.get_ptr_mut(index) {
+        // SAFETY: the pointer comes from a per-CPU array lookup, so it is
+        // this CPU's value, which nothing else writes while XDP runs here.
         unsafe {
             (*c).packets += 1;
             (*c).bytes += len;
         }
     }
+}
+
+/// Applies rate limiters and monitor mode, counts, returns the verdict.
+#[inline(always)]
+fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts, mut d: Decision) -> u32 {
+    let len = (ctx.data_end() - ctx.data()) as u64;
+    // At most one limiter per packet: a limit rule's own, else the SYN
+    // guard for a TCP SYN, else the global limiter; only for packets that a
+    // rule or the default policy would pass.
+    let mut limiter = (LIMIT_NONE, REASON_RATE_LIMIT);
+    if d.action == ACTION_LIMIT {
+        d.action = ACTION_ALLOW;
+        limiter = (d.limit, REASON_RATE_LIMIT);
+    } else if (d.reason == REASON_RULE_ALLOW || d.reason == REASON_DEFAULT_ALLOW) && f.family != 0 {
+        if f.syn != 0 && cfg.syn_limit != LIMIT_NONE {
+            limiter = (cfg.syn_limit, REASON_SYN_FLOOD);
+        } else {
+            limiter = (cfg.global_limit, REASON_RATE_LIMIT);
+        }
+    }
+    if limiter.0 != LIMIT_NONE && !within_limit(generation, limiter.0, f, len) {
+        d.action = ACTION_DENY;
+        d.reason = limiter.1;
+    }
+    if d.rule_id != NO_RULE {
+        count(&RULE_STATS, d.rule_id, len);
+    }
+    count(&STATS, d.reason, len);
+    if d.action == ACTION_DENY && cfg.monitor == 0 {
+        count(&STATS, STAT_DROP, len);
+        return xdp_action::XDP_DROP;
+    }
+    if d.action == ACTION_DENY {
+        count(&STATS, REASON_MONITOR, len);
+    }
+    count(&STATS, STAT_PASS, len);
+    xdp_action::XDP_PASS
 }
 
 #[cfg(not(test))]

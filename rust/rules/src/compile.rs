@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The rule compiler: a [`RuleSet`] becomes the contents of every map of one
+//! generation (an [`Image`]).
+//!
+//! Compound rules get one bit each, in rank order (bit 0 is the best). Each
+//! field table maps a field value to the bits of the rules that constrain
+//! that field and accept the value; the `wild_*` bitmaps of the config hold
+//! the rules that do not constrain it. Address-only rules live in the tries
+//! directly, with their rank. Every trie entry carries what its covering
+//! (shorter) prefixes mean, because a trie lookup returns only the longest
+//! match.
+
+use std::collections::{BTreeMap, HashMap};
+
+use ipnet::IpNet;
+use xdpguard_abi::*;
+
+use crate::{Action, Fragments, RuleSet};
+
+/// Contents of every map for one generation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Image {
+    /// The generation (0 or 1) the keys and indices below belong to.
+    pub generation: u32,
+    /// `xdpg_config[generation]`.
+    pub config: Config,
+    /// `xdpg_rules[generation * MAX_BIT_RULES ..]`, `MAX_BIT_RULES` entries.
+    pub rules: Vec<RuleEntry>,
+    /// `xdpg_v4` entries of this generation.
+    pub v4: Vec<(Lpm4Key, AddrEntry)>,
+    /// `xdpg_v6` entries of this generation.
+    pub v6: Vec<(Lpm6Key, AddrEntry)>,
+    /// `xdpg_mac` entries of this generation.
+    pub macs: Vec<(MacKey, u64)>,
+    /// `xdpg_proto[generation * 256 ..]`, 256 entries.
+    pub proto: Vec<u64>,
+    /// `xdpg_ports[generation * PORT_TABLES * 65536 ..]`.
+    pub ports: Vec<u64>,
+    /// `xdpg_limits[generation * MAX_LIMITS ..]`, `MAX_LIMITS` entries.
+    pub limits: Vec<LimitConfig>,
+    /// `xdpg_ifaces` entries of this generation (key has the generation bit).
+    pub ifaces: Vec<(u32, u32)>,
+    /// Rule ids (file positions) of the rules, for per-rule counters.
+    pub rule_count: usize,
+}
+
+/// What one trie node says by itself, before inheritance.
+#[derive(Clone, Copy, Default)]
+struct Node {
+    bits: u64,
+    plain: Option<(u32, u32, u8, u8)>, // rank, rule id, action, limit
+}
+
+fn better(
+    a: Option<(u32, u32, u8, u8)>,
+    b: Option<(u32, u32, u8, u8)>,
+) -> Option<(u32, u32, u8, u8)> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
+        (x, None) => x,
+        (None, y) => y,
+    }
+}
+
+/// Prefix length and address bits (IPv4 in the low 32 bits) of a CIDR.
+fn key_of(net: &IpNet) -> (bool, u8, u128) {
+    match net {
+        IpNet::V4(n) => (true, n.prefix_len(), u32::from(n.network()) as u128),
+        IpNet::V6(n) => (false, n.prefix_len(), u128::from(n.network())),
+    }
+}
+
+fn mask(addr: u128, plen: u8, width: u8) -> u128 {
+    if plen == 0 {
+        return 0;
+    }
+    let keep = if plen >= 128 {
+        u128::MAX
+    } else {
+        !(u128::MAX >> plen)
+    };
+    let shifted = addr << (128 - width as u32);
+    (shifted & keep) >> (128 - width as u32)
+}
+
+/// One address trie (family, direction) under construction.
+#[derive(Default)]
+struct Trie {
+    nodes: HashMap<(u8, u128), Node>,
+}
+
+impl Trie {
+    fn node(&mut self, plen: u8, addr: u128) -> &mut Node {
+        self.nodes.entry((plen, addr)).or_default()
+    }
+
+    /// Folds every covering prefix's bits and best address-only rule into
+    /// each node.
+    fn resolve(&self, width: u8) -> Vec<(u8, u128, AddrEntry)> {
+        let mut lens: Vec<u8> = self.nodes.keys().map(|(l, _)| *l).collect();
+        lens.sort_unstable();
+        lens.dedup();
+        let mut out = Vec::with_capacity(self.nodes.len());
+        for (&(plen, addr), own) in &self.nodes {
+            let mut bits = own.bits;
+            let mut plain = own.plain;
+            for &l in lens.iter().take_while(|&&l| l < plen) {
+                if let Some(cover) = self.nodes.get(&(l, mask(addr, l, width))) {
+                    bits |= cover.bits;
+                    plain = better(plain, cover.plain);
+                }
+            }
+            let (rank, rule_id, action, limit) =
+                plain.unwrap_or((RANK_NONE, u32::MAX, ACTION_NONE, LIMIT_NONE));
+            out.push((
+                plen,
+                addr,
+                AddrEntry {
+                    bits,
+                    rank,
+                    rule_id,
+                    action,
+                    limit,
+                    _pad: [0; 6],
+                },
+            ));
+        }
+        out.sort_by_key(|(l, a, _)| (*l, *a));
+        out
+    }
+}
+
+/// Stable 16-bit identity of a limiter, from its name, so token buckets
+/// survive a rule-set swap that keeps the limiter.
+fn limit_id(name: &str) -> u16 {
+    let mut h: u32 = 0x811c9dc5;
+    for b in name.bytes() {
+        h = (h ^ b as u32).wrapping_mul(0x01000193);
+    }
+    ((h >> 16) ^ (h & 0xffff)) as u16 | 1
+}
+
+/// Compiles `rs` into the maps of `generation`. `ifindex` resolves the
+/// interface names of per-interface policies.
+pub fn compile(
+    rs: &RuleSet,
+    generation: u32,
+    ifindex: &dyn Fn(&str) -> Option<u32>,
+) -> Result<Image, String> {
+    rs.check().map_err(|(i, m)| match i {
+        Some(i) => format!("rule {}: {m}", i + 1),
+        None => m,
+    })?;
+    let g = generation & 1;
+    let limit_no = |a: &Action| match a {
+        Action::Limit(i) => *i as u8 + 1,
+        _ => LIMIT_NONE,
+    };
+
+    let mut cfg = Config {
+        default_action: if rs.default_deny {
+            ACTION_DENY
+        } else {
+            ACTION_ALLOW
+        },
+        monitor: rs.monitor as u8,
+        malformed_action: if rs.malformed_deny {
+            ACTION_DENY
+        } else {
+            ACTION_ALLOW
+        },
+        frag_policy: match rs.fragments {
+            Fragments::L3Only => FRAG_L3_ONLY,
+            Fragments::Drop => FRAG_DROP,
+            Fragments::Pass => FRAG_PASS,
+        },
+        global_limit: rs.global_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
+        syn_limit: rs.syn_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
+        ..Default::default()
+    };
+
+    // Tries: [family v4, v6][direction src, dst].
+    let mut tries: [[Trie; 2]; 2] = Default::default();
+    let mut rules = vec![RuleEntry::default(); MAX_BIT_RULES as usize];
+    let mut macs: BTreeMap<MacKey, u64> = BTreeMap::new();
+    let mut proto = vec![0u64; 256];
+    let mut ports = vec![0u64; (PORT_TABLES * 65536) as usize];
+
+    // Address-only rules.
+    for (order, r) in rs.rules.iter().enumerate() {
+        if !r.is_address_only() {
+            continue;
+        }
+        let (dir, nets) = if r.src.is_empty() {
+            (1, &r.dst)
+        } else {
+            (0, &r.src)
+        };
+        for net in nets {
+            let (v4, plen, addr) = key_of(net);
+            let rank = r.rank(plen as u32, order as u32);
+            let node = tries[!v4 as usize][dir].node(plen, addr);
+            node.plain = better(
+                node.plain,
+                Some((rank, order as u32, r.action().code(), limit_no(r.action()))),
+            );
+        }
+    }
+
+    // Compound rules, one bit each in rank order.
+    let mut compound: Vec<(u32, usize)> = rs
+        .rules
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| !r.is_address_only())
+        .map(|(order, r)| {
+            let bits = r.src.first().map_or(0, |n| n.prefix_len() as u32)
+                + r.dst.first().map_or(0, |n| n.prefix_len() as u32);
+            (r.rank(bits, order as u32), order)
+        })
+        .collect();
+    compound.sort_unstable();
+    for (bit, &(rank, order)) in compound.iter().enumerate() {
+        let r = &rs.rules[order];
+        let b = 1u64 << bit;
+        rules[bit] = RuleEntry {
+            rank,
+            rule_id: order as u32,
+            action: r.action().code(),
+            limit: limit_no(r.action()),
+            _pad: [0; 6],
+        };
+        let (fam4, fam6) = r.families();
+        for (dir, nets) in [(0usize, &r.src), (1, &r.dst)] {
+            match nets.first() {
+                Some(net) => {
+                    let (v4, plen, addr) = key_of(net);
+                    tries[!v4 as usize][dir].node(plen, addr).bits |= b;
+                }
+                None => {
+                    let (w4, w6) = if dir == 0 {
+                        (&mut cfg.wild_src4, &mut cfg.wild_src6)
+                    } else {
+                        (&mut cfg.wild_dst4, &mut cfg.wild_dst6)
+                    };
+                    if fam4 {
+                        *w4 |= b;
+                    }
+                    if fam6 {
+                        *w6 |= b;
+                    }
+                }
+            }
+        }
+        for (dir, mac, wild) in [
+            (DIR_SRC, r.src_mac, &mut cfg.wild_mac_src),
+            (DIR_DST, r.dst_mac, &mut cfg.wild_mac_dst),
+        ] {
+            match mac {
+                Some(mac) => {
+                    *macs
+                        .entry(MacKey {
+                            generation: g as u8,
+                            dir,
+                            mac,
+                        })
+                        .or_default() |= b
+                }
+                None => *wild |= b,
+            }
+        }
+        match r.proto {
+            Some(p) => proto[p as usize] |= b,
+            None => cfg.wild_proto |= b,
+        }
+        let tcp = r.proto == Some(6);
+        for (range, table_tcp, table_udp, wild) in [
+            (r.sport, PORTS_TCP_SRC, PORTS_UDP_SRC, &mut cfg.wild_sport),
+            (r.dport, PORTS_TCP_DST, PORTS_UDP_DST, &mut cfg.wild_dport),
+        ] {
+            match range {
+                Some((lo, hi)) => {
+                    let table = if tcp { table_tcp } else { table_udp } as usize;
+                    for p in lo..=hi {
+                        ports[table * 65536 + p as usize] |= b;
+                    }
+                }
+                None => *wild |= b,
+            }
+        }
+        match r.icmp_type {
+            Some(t) => {
+                let table = if r.proto == Some(1) {
+                    PORTS_ICMP4
+                } else {
+                    PORTS_ICMP6
+                } as usize;
+                let codes = match r.icmp_code {
+                    Some(c) => c..=c,
+                    None => 0..=255,
+                };
+                for c in codes {
+                    ports[table * 65536 + ((t as usize) << 8 | c as usize)] |= b;
+                }
+            }
+            None => cfg.wild_icmp |= b,
+        }
+        if r.matches_non_ip() {
+            cfg.nonip |= b;
+        }
+        if r.is_explicit() {
+            cfg.explicit |= b;
+        }
+    }
+
+    let mut v4 = Vec::new();
+    for (dir, trie) in tries[0].iter().enumerate() {
+        for (plen, addr, e) in trie.resolve(32) {
+            let mut data = [0u8; 8];
+            data[0] = g as u8;
+            data[1] = dir as u8;
+            data[2..6].copy_from_slice(&(addr as u32).to_be_bytes());
+            v4.push((
+                Lpm4Key {
+                    prefixlen: 16 + plen as u32,
+                    data,
+                },
+                e,
+            ));
+        }
+    }
+    let mut v6 = Vec::new();
+    for (dir, trie) in tries[1].iter().enumerate() {
+        for (plen, addr, e) in trie.resolve(128) {
+            let mut data = [0u8; 20];
+            data[0] = g as u8;
+            data[1] = dir as u8;
+            data[2..18].copy_from_slice(&addr.to_be_bytes());
+            v6.push((
+                Lpm6Key {
+                    prefixlen: 16 + plen as u32,
+                    data,
+                },
+                e,
+            ));
+        }
+    }
+
+    let mut limits = vec![LimitConfig::default(); MAX_LIMITS as usize];
+    for (i, l) in rs.limits.iter().enumerate() {
+        limits[i + 1] = LimitConfig {
+            pps: l.pps,
+            burst_packets: if l.pps > 0 { l.burst } else { 0 },
+            bps: l.bps,
+            burst_bytes: if l.bps > 0 { l.burst_bytes } else { 0 },
+            prefix4: l.prefix4,
+            prefix6: l.prefix6,
+            id: limit_id(&l.name),
+            _pad: [0; 4],
+        };
+    }
+
+    let mut ifaces = Vec::new();
+    for (name, deny) in &rs.interfaces {
+        let idx = ifindex(name)
+            .ok_or_else(|| format!("interfaces: no interface named \"{name}\" (see `ip link`)"))?;
+        if idx >= 1 << 31 {
+            return Err(format!(
+                "interfaces: ifindex {idx} of \"{name}\" is out of range"
+            ));
+        }
+        ifaces.push((
+            idx | g << 31,
+            if *deny { ACTION_DENY } else { ACTION_ALLOW } as u32,
+        ));
+    }
+
+    Ok(Image {
+        generation: g,
+        config: cfg,
+        rules,
+        v4,
+        v6,
+        macs: macs.into_iter().collect(),
+        proto,
+        ports,
+        limits,
+        ifaces,
+        rule_count: rs.rules.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::RuleSet;
+
+    fn no_ifaces(_: &str) -> Option<u32> {
+        None
+    }
+
+    #[test]
+    fn covering_prefixes_are_folded_into_longer_ones() {
+        let rs = RuleSet::from_toml(
+            r#"
+[[rule]]
+action = "deny"
+src = "10.0.0.0/8"
+[[rule]]
+action = "allow"
+src = "10.1.0.0/16"
+proto = "tcp"
+[[rule]]
+action = "allow"
+src = "10.1.2.0/24"
+"#,
+        )
+        .expect("parses");
+        let img = compile(&rs, 1, &no_ifaces).expect("compiles");
+        let find = |plen: u32| {
+            img.v4
+                .iter()
+                .find(|(k, _)| k.prefixlen == 16 + plen)
+                .map(|(_, e)| *e)
+                .expect("entry")
+        };
+        let e8 = find(8);
+        let e16 = find(16);
+        let e24 = find(24);
+        assert_eq!((e8.action, e8.bits), (ACTION_DENY, 0));
+        // /16 exists only for the compound rule; it inherits /8's deny.
+        assert_eq!((e16.action, e16.rule_id, e16.bits), (ACTION_DENY, 0, 1));
+        // /24 has its own allow and inherits the compound rule's bit.
+        assert_eq!((e24.action, e24.rule_id, e24.bits), (ACTION_ALLOW, 2, 1));
+        assert!(
+            img.v4.iter().all(|(k, _)| k.data[0] == 1),
+            "generation byte"
+        );
+    }
+
+    #[test]
+    fn bits_follow_rank_order() {
+        let rs = RuleSet::from_toml(
+            r#"
+[[rule]]
+action = "deny"
+proto = "tcp"
+[[rule]]
+action = "allow"
+proto = "tcp"
+dport = 22
+"#,
+        )
+        .expect("parses");
+        let img = compile(&rs, 0, &no_ifaces).expect("compiles");
+        // The port rule is more specific: bit 0.
+        assert_eq!(img.rules[0].rule_id, 1);
+        assert_eq!(img.rules[1].rule_id, 0);
+        assert_eq!(img.ports[(PORTS_TCP_DST as usize) * 65536 + 22], 1);
+        assert_eq!(img.proto[6], 0b11);
+        assert_eq!(img.config.wild_dport, 0b10);
+        assert_eq!(img.config.wild_sport, 0b11);
+    }
+
+    #[test]
+    fn unknown_interface_is_an_error() {
+        let rs = RuleSet::from_toml("[interfaces]\neth9 = \"deny\"\n").expect("parses");
+        let e = compile(&rs, 0, &no_ifaces).expect_err("refused");
+        assert!(e.contains("eth9"), "{e}");
+    }
+
+    #[test]
+    fn mask_keeps_the_prefix() {
+        assert_eq!(mask(0x0a01_0203, 8, 32), 0x0a00_0000);
+        assert_eq!(mask(0x0a01_0203, 0, 32), 0);
+        assert_eq!(mask(0x0a01_0203, 32, 32), 0x0a01_0203);
+        assert_eq!(mask(u128::MAX, 64, 128), u128::MAX << 64);
+    }
+}
