@@ -206,7 +206,7 @@ pub struct RuleEntry {
 /// Key of `xdpg_v4`: `data = [generation, direction, address(4), 0, 0]`,
 /// `prefixlen = 16 + address prefix length`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Lpm4Key {
     /// Significant bits of `data`.
     pub prefixlen: u32,
@@ -217,7 +217,7 @@ pub struct Lpm4Key {
 /// Key of `xdpg_v6`: `data = [generation, direction, address(16), 0, 0]`,
 /// `prefixlen = 16 + address prefix length`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Lpm6Key {
     /// Significant bits of `data`.
     pub prefixlen: u32,
@@ -248,7 +248,7 @@ pub struct AddrEntry {
 
 /// Key of `xdpg_mac`.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct MacKey {
     /// Generation.
     pub generation: u8,

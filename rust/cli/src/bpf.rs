@@ -1,0 +1,364 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The few bpf(2) commands xdpguard's userspace needs, as safe functions.
+
+use std::{
+    ffi::CString,
+    io,
+    os::fd::{AsRawFd, FromRawFd, OwnedFd},
+};
+
+const BPF_MAP_LOOKUP_ELEM: i64 = 1;
+const BPF_MAP_UPDATE_ELEM: i64 = 2;
+const BPF_MAP_DELETE_ELEM: i64 = 3;
+const BPF_MAP_GET_NEXT_KEY: i64 = 4;
+const BPF_OBJ_PIN: i64 = 6;
+const BPF_PROG_TEST_RUN: i64 = 10;
+const BPF_PROG_GET_FD_BY_ID: i64 = 13;
+const BPF_MAP_GET_FD_BY_ID: i64 = 14;
+const BPF_MAP_UPDATE_BATCH: i64 = 26;
+
+#[repr(C)]
+#[derive(Default)]
+struct ElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    value: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct IdAttr {
+    id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    /// Explicit tail: the kernel rejects non-zero bytes past the last
+    /// field, and implicit padding would be uninitialised.
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct PinAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+    path_fd: i32,
+    /// Explicit tail (see `TestRunAttr`).
+    _pad: u32,
+}
+
+/// Marks the attribute layouts above. Each has explicit fields for every
+/// byte (no implicit padding), checked below.
+trait Attr {}
+const _: () = {
+    assert!(std::mem::size_of::<ElemAttr>() == 32);
+    assert!(std::mem::size_of::<IdAttr>() == 12);
+    assert!(std::mem::size_of::<BatchAttr>() == 56);
+    assert!(std::mem::size_of::<TestRunAttr>() == 80);
+    assert!(std::mem::size_of::<PinAttr>() == 24);
+};
+impl Attr for ElemAttr {}
+impl Attr for IdAttr {}
+impl Attr for BatchAttr {}
+impl Attr for TestRunAttr {}
+impl Attr for PinAttr {}
+
+fn sys_bpf<T: Attr>(cmd: i64, attr: &mut T) -> io::Result<i64> {
+    // SAFETY: `attr` is a live `repr(C)` prefix of `union bpf_attr` for
+    // `cmd` and its size is passed; pointers inside it point at buffers the
+    // callers keep alive for the call, sized as the map/program expects.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut T as *mut libc::c_void,
+            std::mem::size_of::<T>() as u32,
+        )
+    };
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+fn owned(fd: i64) -> OwnedFd {
+    // SAFETY: the kernel just returned this new fd, owned by nobody else.
+    unsafe { OwnedFd::from_raw_fd(fd as i32) }
+}
+
+/// Plain-data types that may be copied to and from map memory.
+///
+/// # Safety
+///
+/// Implementors are `repr(C)` (or primitive), have no padding the kernel
+/// could misread, and are valid for every bit pattern.
+pub unsafe trait Pod: Copy + 'static {}
+// SAFETY: primitives and arrays of them are plain data.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: as above.
+unsafe impl<const N: usize> Pod for [u8; N] {}
+// SAFETY: the ABI types are repr(C) with explicit padding fields and only
+// integer/array fields.
+unsafe impl Pod for xdpguard_abi::Config {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::RuleEntry {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::Lpm4Key {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::Lpm6Key {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::AddrEntry {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::MacKey {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::LimitConfig {}
+// SAFETY: as above.
+unsafe impl Pod for xdpguard_abi::Counter {}
+
+fn ptr<T>(v: &T) -> u64 {
+    v as *const T as u64
+}
+
+/// A BPF map opened by id.
+pub struct Map {
+    fd: OwnedFd,
+    /// The id it was opened by.
+    pub id: u32,
+}
+
+impl Map {
+    /// Opens map `id` (needs CAP_SYS_ADMIN).
+    pub fn from_id(id: u32) -> io::Result<Map> {
+        let mut a = IdAttr {
+            id,
+            ..Default::default()
+        };
+        Ok(Map {
+            fd: owned(sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut a)?),
+            id,
+        })
+    }
+
+    /// Looks `key` up; `None` if absent.
+    pub fn lookup<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Option<V>> {
+        let mut v = V::default();
+        let mut a = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: &mut v as *mut V as u64,
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a) {
+            Ok(_) => Ok(Some(v)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Looks up a per-CPU value: one `V` per possible CPU.
+    pub fn lookup_percpu<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Vec<V>> {
+        let n = possible_cpus()?;
+        let stride = std::mem::size_of::<V>().div_ceil(8) * 8;
+        let mut buf = vec![0u8; stride * n];
+        let mut a = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: buf.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a)?;
+        Ok((0..n)
+            .map(|i| {
+                // SAFETY: the kernel wrote `n` values of `stride` bytes each;
+                // `V: Pod` is valid for any bytes; read_unaligned copes with
+                // the Vec<u8> alignment.
+                unsafe { std::ptr::read_unaligned(buf.as_ptr().add(i * stride) as *const V) }
+            })
+            .collect())
+    }
+
+    /// Inserts or replaces `key`.
+    pub fn update<K: Pod, V: Pod>(&self, key: &K, value: &V) -> io::Result<()> {
+        let mut a = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: ptr(value),
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(|_| ())
+    }
+
+    /// Deletes `key`; absent keys are not an error.
+    pub fn delete<K: Pod>(&self, key: &K) -> io::Result<()> {
+        let mut a = ElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_DELETE_ELEM, &mut a) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every key of the map.
+    pub fn keys<K: Pod + Default>(&self) -> io::Result<Vec<K>> {
+        let mut out = Vec::new();
+        let mut cur: Option<K> = None;
+        loop {
+            let mut next = K::default();
+            let mut a = ElemAttr {
+                map_fd: self.fd.as_raw_fd() as u32,
+                key: cur.as_ref().map_or(0, ptr),
+                value: &mut next as *mut K as u64,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+                Ok(_) => {
+                    out.push(next);
+                    cur = Some(next);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Updates many entries in few syscalls (falls back to one by one where
+    /// the map type has no batch support).
+    pub fn update_batch<K: Pod, V: Pod>(&self, keys: &[K], values: &[V]) -> io::Result<()> {
+        assert_eq!(keys.len(), values.len());
+        const CHUNK: usize = 1 << 16;
+        let mut i = 0;
+        while i < keys.len() {
+            let end = (i + CHUNK).min(keys.len());
+            let mut a = BatchAttr {
+                keys: keys[i..].as_ptr() as u64,
+                values: values[i..].as_ptr() as u64,
+                count: (end - i) as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a) {
+                Ok(_) => i = end,
+                // ENOTSUPP (524, kernel-internal): no batch op for this map type.
+                Err(e) if matches!(e.raw_os_error(), Some(524) | Some(libc::EOPNOTSUPP)) => {
+                    for j in i..end {
+                        self.update(&keys[j], &values[j])?;
+                    }
+                    i = end;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Pins the map at `path` in bpffs.
+    pub fn pin(&self, path: &str) -> io::Result<()> {
+        let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let mut a = PinAttr {
+            pathname: c.as_ptr() as u64,
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        sys_bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
+    }
+}
+
+/// A BPF program opened by id.
+pub struct Prog {
+    fd: OwnedFd,
+}
+
+/// Result of one `BPF_PROG_TEST_RUN`.
+pub struct TestRun {
+    /// The program's return value (XDP action).
+    pub retval: u32,
+    /// Average ns per run, as the kernel measured it.
+    pub duration_ns: u32,
+}
+
+impl Prog {
+    /// Opens program `id` (needs CAP_SYS_ADMIN).
+    pub fn from_id(id: u32) -> io::Result<Prog> {
+        let mut a = IdAttr {
+            id,
+            ..Default::default()
+        };
+        Ok(Prog {
+            fd: owned(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a)?),
+        })
+    }
+
+    /// Runs the program `repeat` times on a copy of `frame`.
+    pub fn test_run(&self, frame: &[u8], repeat: u32) -> io::Result<TestRun> {
+        let mut out = vec![0u8; frame.len() + 256];
+        let mut a = TestRunAttr {
+            prog_fd: self.fd.as_raw_fd() as u32,
+            data_size_in: frame.len() as u32,
+            data_size_out: out.len() as u32,
+            data_in: frame.as_ptr() as u64,
+            data_out: out.as_mut_ptr() as u64,
+            repeat,
+            ..Default::default()
+        };
+        sys_bpf(BPF_PROG_TEST_RUN, &mut a)?;
+        Ok(TestRun {
+            retval: a.retval,
+            duration_ns: a.duration,
+        })
+    }
+}
+
+/// Number of possible CPUs (per-CPU map values come in this many).
+pub fn possible_cpus() -> io::Result<usize> {
+    let s = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
+    let mut n = 0;
+    for part in s.trim().split(',') {
+        n += match part.split_once('-') {
+            Some((a, b)) => b.parse::<usize>().unwrap_or(0) - a.parse::<usize>().unwrap_or(0) + 1,
+            None => 1,
+        };
+    }
+    Ok(n.max(1))
+}
