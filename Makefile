@@ -27,8 +27,8 @@ SKEL_BIN := target/release/xdpguard-skel
 SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
-.PHONY: all setup kernel bpf skel module modules test host-test selftests demo \
-	rust-analyzer clean distclean
+.PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
+	difftest bench rust-analyzer clean distclean
 
 all: module
 
@@ -54,16 +54,30 @@ module: skel $(MODULE_DEPS)
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
 	@echo "built $(MODULE)"
 
+# The CLI and the differential test (userspace, run inside the VM too).
+cli: setup
+	cargo build --locked --release -p xdpguard
+
 host-test: bpf
 	cargo test --locked --workspace --exclude xdpguard-bpf
 
 # Runs the kselftests in a VM booted from the test kernel.
-selftests: module
+selftests: module cli
 	qemu/run.sh --name selftests -- selftests/run_kselftest.sh
+
+# The differential test at scale: CASES frames (default 2 million).
+CASES ?= 2000000
+difftest: module cli
+	XDPGUARD_DIFF_CASES=$(CASES) qemu/run.sh --name difftest --timeout 7200 -- \
+		selftests/run_kselftest.sh xdpguard_difftest.sh
 
 test: host-test selftests
 
-demo: module
+# The benchmark (not a test): table on the console, CSV in build/vm/bench/.
+bench: module cli
+	qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
+
+demo: module cli
 	qemu/run.sh --name demo -- scripts/demo.sh
 
 rust-analyzer: skel

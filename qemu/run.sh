@@ -8,7 +8,8 @@
 # Usage: qemu/run.sh [--name NAME] [--kernel BZIMAGE] [--mem SIZE]
 #                    [--smp N] [--timeout SECONDS] -- COMMAND [ARGS...]
 #
-# COMMAND runs as root in the guest, from the repository's top directory.
+# COMMAND runs as root in the guest, from the repository's top directory,
+# with the host's XDPGUARD_* environment variables.
 # Results go to $XDPGUARD_OUT (default build/vm/NAME): console.log,
 # dmesg.txt, exit-code. The run fails when the command fails, when the VM
 # does not finish within the timeout, or when the guest kernel logged any
@@ -48,6 +49,10 @@ OUT=$(cd "$OUT" && pwd)
 	echo "cd $(printf '%q' "$ROOT")"
 	printf 'export PATH=%q\n' "$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	printf 'export XDPGUARD_VM=1 HOME=/tmp TERM=dumb\n'
+	# XDPGUARD_* settings (test sizes, paths) carry over into the guest.
+	while IFS= read -r var; do
+		printf 'export %q\n' "$var"
+	done < <(env | grep '^XDPGUARD_' || true)
 	printf '%q ' "$@"
 	echo
 } >"$OUT/cmd.sh"

@@ -22,9 +22,7 @@ ping_from() {
 }
 
 counters() {
-	printf '  %-8s %10s %10s\n' verdict packets bytes
-	printf '  %-8s %10s %10s\n' pass "$(xg_counter $XG_STAT_PASS packets)" "$(xg_counter $XG_STAT_PASS bytes)"
-	printf '  %-8s %10s %10s\n' drop "$(xg_counter $XG_STAT_DROP packets)" "$(xg_counter $XG_STAT_DROP bytes)"
+	"$XG_CLI" stats --rules | awk '$2 != 0 || NR == 1' | sed 's/^/  /'
 }
 
 step "Guarding $XG_IF (192.0.2.1); the sender in namespace $XG_NS has 192.0.2.2 and 192.0.2.66"
@@ -45,12 +43,21 @@ step "Both sources reach 192.0.2.1"
 ping_from 192.0.2.2
 ping_from 192.0.2.66
 
-step "Deny source 192.0.2.66 (bpftool map update on xdpg_deny_v4)"
-xg_deny_add 192.0.2.66
+step "Deny source 192.0.2.66: xdpguard apply rules.toml"
+rules=$(mktemp --suffix=.toml)
+cat >"$rules" <<EOF
+default = "allow"
+[[rule]]
+action = "deny"
+src = "192.0.2.66"
+comment = "the demo's bad host"
+EOF
+sed 's/^/  | /' "$rules"
+"$XG_CLI" apply "$rules" | sed 's/^/  /'
 ping_from 192.0.2.2
 ping_from 192.0.2.66
 
-step "Verdict counters (per-CPU map xdpg_stats, summed)"
+step "Counters (xdpguard stats --rules; zero rows left out)"
 counters
 
 step "rmmod xdpguard"

@@ -54,6 +54,7 @@ xg_require() {
 	for t in ip bpftool jq python3 ping insmod rmmod; do
 		command -v "$t" >/dev/null || ktap_exit_skip "$t is not installed"
 	done
+	[[ -x "$XG_CLI" ]] || ktap_exit_skip "no xdpguard CLI at $XG_CLI (make cli)"
 	[[ -d /sys/fs/bpf ]] || ktap_exit_skip "kernel has no BPF support"
 }
 
@@ -73,35 +74,37 @@ xg_dmesg_since() { dmesg | sed -n "/$XG_MARK/,\$p"; }
 xg_prog_id() { cat "$XG_SYSFS/prog_id"; }
 xg_map_id() { awk -v n="$1" '$1 == n { print $2 }' "$XG_SYSFS/maps"; }
 
-# Hex bytes of an address for bpftool keys.
-xg_hex_ip() {
-	python3 -c 'import ipaddress,sys; print(" ".join("%02x" % b for b in ipaddress.ip_address(sys.argv[1]).packed))' "$1"
+XG_CLI=${XDPGUARD_CLI:-$XG_DIR/../target/release/xdpguard}
+XG_PKT="$XG_DIR/xgpkt.py"
+
+# xg_apply: applies the rule file given on stdin with the xdpguard CLI.
+xg_apply() {
+	local f
+	f=$(mktemp --suffix=.toml)
+	cat >"$f"
+	"$XG_CLI" apply "$f" >/dev/null || { rm -f "$f"; fail "xdpguard apply failed"; return 1; }
+	rm -f "$f"
 }
 
-xg_deny_add() {
-	local map=xdpg_deny_v4
-	[[ $1 == *:* ]] && map=xdpg_deny_v6
-	bpftool map update id "$(xg_map_id $map)" key hex $(xg_hex_ip "$1") value hex 00 00 00 00
-}
-
-xg_deny_del() {
-	local map=xdpg_deny_v4
-	[[ $1 == *:* ]] && map=xdpg_deny_v6
-	bpftool map delete id "$(xg_map_id $map)" key hex $(xg_hex_ip "$1")
-}
-
-# xg_counter INDEX packets|bytes: a verdict counter summed over CPUs.
+# xg_counter NAME [packets|bytes]: a verdict or reason counter, summed over
+# CPUs (names as `xdpguard stats` prints them: pass, drop, rule_deny, ...).
 xg_counter() {
-	bpftool -j map lookup id "$(xg_map_id xdpg_stats)" key hex $(printf '%02x 00 00 00' "$1") |
-		python3 -c '
-import json, sys
-field = {"packets": 0, "bytes": 8}[sys.argv[1]]
-d = json.load(sys.stdin)
-print(sum(int.from_bytes(bytes(int(b, 16) for b in v["value"][field:field + 8]), "little")
-          for v in d["values"]))' "$2"
+	"$XG_CLI" stats --json | jq -r --arg n "$1" --arg f "${2:-packets}" '.counters[$n][$f]'
 }
-XG_STAT_PASS=0
-XG_STAT_DROP=1
+
+# xg_rule_counter N: packets counted for rule N (1 = first rule of the file).
+xg_rule_counter() {
+	"$XG_CLI" stats --json --rules | jq -r --argjson n "$1" '[.rules[] | select(.rule == $n) | .packets] | add // 0'
+}
+
+# xg_snapshot: remembers all counters; xg_delta NAME: growth since then.
+xg_snapshot() { XG_SNAP=$("$XG_CLI" stats --json); }
+xg_delta() {
+	local now
+	now=$("$XG_CLI" stats --json)
+	jq -n --argjson a "$XG_SNAP" --argjson b "$now" --arg n "$1" --arg f "${2:-packets}" \
+		'$b.counters[$n][$f] - $a.counters[$n][$f]'
+}
 
 # The XDP attachment `ip link` reports for a device: xdp, xdpgeneric or none.
 xg_xdp_mode() {

@@ -49,36 +49,42 @@ expect_received() {
 	[[ $got == "$3" ]] || fail "from $1 to $2: $got of $COUNT replies, want $3"
 }
 
-drop0=$(xg_counter $XG_STAT_DROP packets)
-dropb0=$(xg_counter $XG_STAT_DROP bytes)
-pass0=$(xg_counter $XG_STAT_PASS packets)
-
+xg_snapshot
 check "IPv4 traffic passes before any rule" expect_received 192.0.2.3 192.0.2.1 $COUNT
-xg_deny_add 192.0.2.3
-xg_deny_add 2001:db8::3
+xg_apply <<EOF
+[[rule]]
+action = "deny"
+src = "192.0.2.3"
+[[rule]]
+action = "deny"
+src = "2001:db8::3"
+EOF
 check "a denied IPv4 source loses all its packets" expect_received 192.0.2.3 192.0.2.1 0
 check "another IPv4 source still passes" expect_received 192.0.2.2 192.0.2.1 $COUNT
 check "a denied IPv6 source loses all its packets" expect_received 2001:db8::3 2001:db8::1 0
 check "another IPv6 source still passes" expect_received 2001:db8::2 2001:db8::1 $COUNT
 
 counters_match() {
-	local drops bytes passes
-	drops=$(($(xg_counter $XG_STAT_DROP packets) - drop0))
-	bytes=$(($(xg_counter $XG_STAT_DROP bytes) - dropb0))
-	passes=$(($(xg_counter $XG_STAT_PASS packets) - pass0))
+	local drops bytes passes r1 r2
+	drops=$(xg_delta drop)
+	bytes=$(xg_delta drop bytes)
+	passes=$(xg_delta pass)
 	# Echo requests with ping's 56-byte payload: 14 + 20 + 8 + 56 = 98 bytes
 	# on IPv4, 14 + 40 + 8 + 56 = 118 on IPv6.
 	((drops == 2 * COUNT)) || fail "drop counter +$drops, want +$((2 * COUNT))"
 	((bytes == COUNT * (98 + 118))) || fail "drop bytes +$bytes, want +$((COUNT * (98 + 118)))"
+	(($(xg_delta rule_deny) == 2 * COUNT)) || fail "rule_deny +$(xg_delta rule_deny), want +$((2 * COUNT))"
+	r1=$(xg_rule_counter 1)
+	r2=$(xg_rule_counter 2)
+	((r1 == COUNT && r2 == COUNT)) || fail "per-rule counters $r1 and $r2, want $COUNT each"
 	# Passed: the first IPv4 round and both allowed rounds, plus whatever
 	# link-local chatter (IPv6 router solicitations, MLD) crossed meanwhile.
 	((passes >= 3 * COUNT)) || fail "pass counter +$passes, want at least +$((3 * COUNT))"
 }
-check "verdict counters equal the packets sent" counters_match
+check "verdict, reason and per-rule counters equal the packets sent" counters_match
 
-xg_deny_del 192.0.2.3
-xg_deny_del 2001:db8::3
-check "deleting the IPv4 rule restores traffic at once" expect_received 192.0.2.3 192.0.2.1 $COUNT
-check "deleting the IPv6 rule restores traffic at once" expect_received 2001:db8::3 2001:db8::1 $COUNT
+xg_apply </dev/null
+check "applying a rule set without the rules restores IPv4 at once" expect_received 192.0.2.3 192.0.2.1 $COUNT
+check "applying a rule set without the rules restores IPv6 at once" expect_received 2001:db8::3 2001:db8::1 $COUNT
 
 ktap_finished

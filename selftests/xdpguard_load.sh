@@ -38,7 +38,8 @@ check "bpftool lists the program as xdpguard, xdp, jited" prog_is_jited
 
 ids_match_bpftool() {
 	local name id want
-	for want in xdpg_deny_v4:hash xdpg_deny_v6:hash xdpg_stats:percpu_array; do
+	for want in xdpg_active:array xdpg_config:array xdpg_v4:lpm_trie xdpg_v6:lpm_trie xdpg_mac:hash \
+		xdpg_ports:array xdpg_buckets:lru_hash xdpg_stats:percpu_array xdpg_rule_stats:percpu_array; do
 		name=${want%%:*}
 		id=$(xg_map_id "$name")
 		[[ -n $id ]] || fail "map $name not published in $XG_SYSFS/maps"

@@ -35,8 +35,13 @@ pub const MAX_BIT_RULES: u32 = 64;
 /// Size of the limiter table of one generation; limiters are numbered
 /// 1 to `MAX_LIMITS - 1` (0 is `LIMIT_NONE`).
 pub const MAX_LIMITS: u32 = 16;
-/// Size of the per-rule counter array (rule ids are below this).
+/// Size of the per-rule counter array. Each generation has its own half:
+/// rule `n` (0-based position in the rule set) of generation `g` counts at
+/// `g * RULES_PER_GENERATION + n`, and apply zeroes the new half before it
+/// switches, so counters start at the swap.
 pub const MAX_RULE_IDS: u32 = 16384;
+/// Most rules in one rule set.
+pub const RULES_PER_GENERATION: u32 = MAX_RULE_IDS / GENERATIONS;
 /// Most IPv6 extension headers the program walks before giving up
 /// (the packet then counts as malformed).
 pub const MAX_EXT_HDRS: u32 = 6;

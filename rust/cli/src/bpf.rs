@@ -17,6 +17,24 @@ const BPF_PROG_TEST_RUN: i64 = 10;
 const BPF_PROG_GET_FD_BY_ID: i64 = 13;
 const BPF_MAP_GET_FD_BY_ID: i64 = 14;
 const BPF_MAP_UPDATE_BATCH: i64 = 26;
+const BPF_PROG_LOAD: i64 = 5;
+
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; 16],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+}
 
 #[repr(C)]
 #[derive(Default)]
@@ -92,12 +110,14 @@ const _: () = {
     assert!(std::mem::size_of::<BatchAttr>() == 56);
     assert!(std::mem::size_of::<TestRunAttr>() == 80);
     assert!(std::mem::size_of::<PinAttr>() == 24);
+    assert!(std::mem::size_of::<ProgLoadAttr>() == 72);
 };
 impl Attr for ElemAttr {}
 impl Attr for IdAttr {}
 impl Attr for BatchAttr {}
 impl Attr for TestRunAttr {}
 impl Attr for PinAttr {}
+impl Attr for ProgLoadAttr {}
 
 fn sys_bpf<T: Attr>(cmd: i64, attr: &mut T) -> io::Result<i64> {
     // SAFETY: `attr` is a live `repr(C)` prefix of `union bpf_attr` for
@@ -293,6 +313,21 @@ impl Map {
         Ok(())
     }
 
+    /// Sets per-CPU array entries `keys` to zero on every CPU
+    /// (`value_size` bytes per CPU).
+    pub fn zero_percpu(&self, keys: &[u32], value_size: usize) -> io::Result<()> {
+        let stride = value_size.div_ceil(8) * 8 * possible_cpus()?;
+        let zeros = vec![0u8; stride * keys.len()];
+        let mut a = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: zeros.as_ptr() as u64,
+            count: keys.len() as u32,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a).map(|_| ())
+    }
+
     /// Pins the map at `path` in bpffs.
     pub fn pin(&self, path: &str) -> io::Result<()> {
         let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
@@ -327,6 +362,28 @@ impl Prog {
         };
         Ok(Prog {
             fd: owned(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a)?),
+        })
+    }
+
+    /// Loads the smallest XDP program, `return XDP_PASS`: the baseline
+    /// benchmarks compare against.
+    pub fn load_xdp_pass() -> io::Result<Prog> {
+        // r0 = 2 (XDP_PASS); exit.
+        let insns: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095];
+        let license = b"GPL\0";
+        let mut name = [0u8; 16];
+        name[..8].copy_from_slice(b"xdp_pass");
+        let mut a = ProgLoadAttr {
+            prog_type: 6, // BPF_PROG_TYPE_XDP
+            insn_cnt: 2,
+            insns: insns.as_ptr() as u64,
+            license: license.as_ptr() as u64,
+            prog_name: name,
+            expected_attach_type: 37, // BPF_XDP
+            ..Default::default()
+        };
+        Ok(Prog {
+            fd: owned(sys_bpf(BPF_PROG_LOAD, &mut a)?),
         })
     }
 

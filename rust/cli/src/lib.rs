@@ -178,10 +178,20 @@ impl Guard {
         Ok(target)
     }
 
+    /// Per-rule counters of the active rule set, first `n` rules.
+    pub fn rule_counters(&self, n: u32) -> Result<Vec<Counter>, Error> {
+        let base = self.active()? * RULES_PER_GENERATION;
+        self.counters_range(MAP_RULE_STATS, base, n.min(RULES_PER_GENERATION))
+    }
+
     /// A counter array (`MAP_STATS` or `MAP_RULE_STATS`) summed over CPUs,
     /// for indices `0..n`.
     pub fn counters(&self, map: usize, n: u32) -> Result<Vec<Counter>, Error> {
-        (0..n)
+        self.counters_range(map, 0, n)
+    }
+
+    fn counters_range(&self, map: usize, base: u32, n: u32) -> Result<Vec<Counter>, Error> {
+        (base..base + n)
             .map(|i| {
                 let per_cpu: Vec<Counter> = self
                     .map(map)

@@ -41,7 +41,8 @@ pub struct Image {
     pub limits: Vec<LimitConfig>,
     /// `xdpg_ifaces` entries of this generation (key has the generation bit).
     pub ifaces: Vec<(u32, u32)>,
-    /// Rule ids (file positions) of the rules, for per-rule counters.
+    /// Number of rules; their counters are at
+    /// `generation * RULES_PER_GENERATION + position`.
     pub rule_count: usize,
 }
 
@@ -153,6 +154,8 @@ pub fn compile(
         None => m,
     })?;
     let g = generation & 1;
+    // Per-rule counter index of the rule at `order`.
+    let id = |order: usize| g * RULES_PER_GENERATION + order as u32;
     let limit_no = |a: &Action| match a {
         Action::Limit(i) => *i as u8 + 1,
         _ => LIMIT_NONE,
@@ -203,7 +206,7 @@ pub fn compile(
             let node = tries[!v4 as usize][dir].node(plen, addr);
             node.plain = better(
                 node.plain,
-                Some((rank, order as u32, r.action().code(), limit_no(r.action()))),
+                Some((rank, id(order), r.action().code(), limit_no(r.action()))),
             );
         }
     }
@@ -226,7 +229,7 @@ pub fn compile(
         let b = 1u64 << bit;
         rules[bit] = RuleEntry {
             rank,
-            rule_id: order as u32,
+            rule_id: id(order),
             action: r.action().code(),
             limit: limit_no(r.action()),
             _pad: [0; 6],
@@ -430,9 +433,13 @@ src = "10.1.2.0/24"
         let e24 = find(24);
         assert_eq!((e8.action, e8.bits), (ACTION_DENY, 0));
         // /16 exists only for the compound rule; it inherits /8's deny.
-        assert_eq!((e16.action, e16.rule_id, e16.bits), (ACTION_DENY, 0, 1));
+        let base = RULES_PER_GENERATION;
+        assert_eq!((e16.action, e16.rule_id, e16.bits), (ACTION_DENY, base, 1));
         // /24 has its own allow and inherits the compound rule's bit.
-        assert_eq!((e24.action, e24.rule_id, e24.bits), (ACTION_ALLOW, 2, 1));
+        assert_eq!(
+            (e24.action, e24.rule_id, e24.bits),
+            (ACTION_ALLOW, base + 2, 1)
+        );
         assert!(
             img.v4.iter().all(|(k, _)| k.data[0] == 1),
             "generation byte"

@@ -279,8 +279,17 @@ impl RuleSet {
             if l.pps == 0 && l.bps == 0 {
                 return Err(cx.err(span, format!("limit \"{}\": set pps, bps or both", l.name)));
             }
-            let burst = l.burst.unwrap_or(l.pps.max(1));
-            let burst_bytes = l.burst_bytes.unwrap_or(l.bps.max(1));
+            // A burst only means something for a rate that is set.
+            let burst = if l.pps > 0 {
+                l.burst.unwrap_or(l.pps)
+            } else {
+                0
+            };
+            let burst_bytes = if l.bps > 0 {
+                l.burst_bytes.unwrap_or(l.bps)
+            } else {
+                0
+            };
             if (l.pps > 0 && burst == 0)
                 || (l.bps > 0 && burst_bytes == 0)
                 || burst_bytes > MAX_BURST
@@ -350,8 +359,18 @@ impl RuleSet {
         Ok(rs)
     }
 
-    /// Checks what spans rules: the number of compound rules and rule ids.
+    /// Checks every rule and what spans rules (rule counts, limiter
+    /// references): the same checks a file gets, for rule sets built in
+    /// code.
     pub fn check(&self) -> Result<(), (Option<usize>, String)> {
+        for (i, r) in self.rules.iter().enumerate() {
+            validate(r).map_err(|m| (Some(i), m))?;
+            if let Action::Limit(l) = r.action() {
+                if *l >= self.limits.len() {
+                    return Err((Some(i), format!("limiter {l} does not exist")));
+                }
+            }
+        }
         if self.rules.len() > xdpguard_abi::MAX_RULE_IDS as usize {
             return Err((
                 None,
@@ -417,7 +436,7 @@ fn rule_from_raw(r: &RawRule, limits: &[Limit]) -> Result<Rule, String> {
     if r.limit.is_some() && !matches!(action, Action::Limit(_)) {
         return Err("limit = ... only goes with action = \"limit\"".into());
     }
-    let mut rule = Rule {
+    let rule = Rule {
         action: Some(action),
         src: cidrs(&r.src, "src")?,
         dst: cidrs(&r.dst, "dst")?,
@@ -442,12 +461,12 @@ fn rule_from_raw(r: &RawRule, limits: &[Limit]) -> Result<Rule, String> {
         dst_mac: r.dst_mac.as_deref().map(parse_mac).transpose()?,
         comment: r.comment.clone(),
     };
-    validate(&mut rule)?;
+    validate(&rule)?;
     Ok(rule)
 }
 
 /// Checks one rule's constraints fit together.
-pub(crate) fn validate(rule: &mut Rule) -> Result<(), String> {
+pub(crate) fn validate(rule: &Rule) -> Result<(), String> {
     let v4 = |n: &IpNet| matches!(n, IpNet::V4(_));
     let all: Vec<&IpNet> = rule.src.iter().chain(rule.dst.iter()).collect();
     if let Some(first) = all.first() {

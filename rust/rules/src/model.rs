@@ -166,7 +166,7 @@ pub struct Outcome {
     pub drop: bool,
     /// `REASON_*`.
     pub reason: u32,
-    /// The rule that decided, if any.
+    /// The rule that decided (its position in the rule set), if any.
     pub rule_id: Option<u32>,
     /// Monitor mode turned a drop into a pass.
     pub monitored: bool,
