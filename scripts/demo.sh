@@ -60,6 +60,9 @@ ping_from 192.0.2.66
 step "Counters (xdpguard stats --rules; zero rows left out)"
 counters
 
+step "Samples of the dropped packets (xdpguard log)"
+"$XG_CLI" log --count 3 --timeout 3 | sed 's/^/  /'
+
 step "rmmod xdpguard"
 rmmod xdpguard
 xg_dmesg_since | grep 'xdpguard:' | tail -n1 | sed 's/^/  dmesg: /'

@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 xg_require
 trap xg_cleanup EXIT
 ktap_print_header
-ktap_set_plan 8
+ktap_set_plan 9
 
 COUNT=5
 xg_unload
@@ -82,6 +82,17 @@ counters_match() {
 	((passes >= 3 * COUNT)) || fail "pass counter +$passes, want at least +$((3 * COUNT))"
 }
 check "verdict, reason and per-rule counters equal the packets sent" counters_match
+
+samples_logged() {
+	local log
+	log=$("$XG_CLI" log --count 10 --timeout 5)
+	printf '%s\n' "$log" | sed 's/^/  /'
+	grep -q "$XG_IF drop (rule_deny rule 1) 192.0.2.3 -> 192.0.2.1 icmp type 8 code 0 len 98" <<<"$log" ||
+		fail "no IPv4 drop sample in: $log"
+	grep -q "$XG_IF drop (rule_deny rule 2) 2001:db8::3 -> 2001:db8::1 icmpv6 type 128 code 0 len 118" <<<"$log" ||
+		fail "no IPv6 drop sample in: $log"
+}
+check "xdpguard log decodes samples of the dropped packets" samples_logged
 
 xg_apply </dev/null
 check "applying a rule set without the rules restores IPv4 at once" expect_received 192.0.2.3 192.0.2.1 $COUNT

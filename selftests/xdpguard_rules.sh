@@ -251,12 +251,14 @@ src = "192.0.2.2"
 action = "deny"
 src = "192.0.2.0/24"
 proto = "udp"
+dport = 53
 EOF
 	xg_snapshot
 	pkt frag-later 192.0.2.2 192.0.2.1 5 || return 1
 	pkt frag-later 192.0.2.3 192.0.2.1 5 || return 1
-	# Source rule applies; the UDP rule cannot (no L4 in a later fragment);
-	# a first fragment carries L4.
+	# The source rule applies; the port rule cannot (no L4 header in a later
+	# fragment; a protocol-only rule would, the protocol is in the IP
+	# header); a first fragment carries L4.
 	want_delta rule_deny 5 && want_delta default_allow 5 || return 1
 	pkt frag-first 192.0.2.3 192.0.2.1 5 53 || return 1
 	want_delta rule_deny 10

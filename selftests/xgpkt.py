@@ -5,7 +5,8 @@
 Usage: xgpkt.py IFACE DST_MAC KIND SRC DST [--count N] [--dport P]
 
 KIND: tcp-syn, udp, ext-tcp (IPv6 with hop-by-hop, routing and destination
-options headers before TCP), frag-first, frag-later (non-first fragment),
+options headers before TCP), frag-first (first fragment of a UDP datagram),
+frag-later (non-first fragment),
 trunc-tcp (TCP header cut after 3 bytes), qinq-udp (802.1ad + 802.1Q tags),
 deep-ext (more IPv6 extension headers than xdpguard walks).
 SRC/DST are IPv4 or IPv6 addresses; the family follows SRC.
@@ -17,7 +18,7 @@ import struct
 
 
 def l4(kind, dport):
-    if kind in ("tcp-syn", "ext-tcp", "frag-first", "deep-ext"):
+    if kind in ("tcp-syn", "ext-tcp", "deep-ext"):
         return 6, struct.pack("!HHIIBBHHH", 40000, dport, 1, 0, 0x50, 0x02, 8192, 0, 0)
     if kind == "trunc-tcp":
         return 6, struct.pack("!HB", 40000, dport >> 8)

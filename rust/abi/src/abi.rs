@@ -21,6 +21,8 @@ pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 /// `BPF_MAP_TYPE_LPM_TRIE`.
 pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
+/// `BPF_MAP_TYPE_RINGBUF`.
+pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// `BPF_F_NO_PREALLOC`, required for LPM tries.
 pub const BPF_F_NO_PREALLOC: u32 = 1;
 
@@ -162,8 +164,8 @@ pub struct Config {
     pub global_limit: u8,
     /// Limiter applied per source to TCP SYNs without ACK that would pass.
     pub syn_limit: u8,
-    /// Reserved, zero.
-    pub _pad: [u8; 2],
+    /// Drop samples per second per CPU into `xdpg_samples` (0: none).
+    pub sample_rate: u16,
     /// Compound rules without a source MAC constraint.
     pub wild_mac_src: u64,
     /// Compound rules without a destination MAC constraint.
@@ -380,6 +382,35 @@ pub const MAP_IFACES: usize = 10;
 pub const MAP_STATS: usize = 11;
 /// Index in [`MAPS`]: per-CPU per-rule counters.
 pub const MAP_RULE_STATS: usize = 12;
+/// Index in [`MAPS`]: ring buffer of `Sample`s of dropped packets.
+pub const MAP_SAMPLES: usize = 14;
+/// Size of the sample ring buffer in bytes.
+pub const SAMPLES_BYTES: u32 = 256 * 1024;
+/// Bytes of each sampled frame that are kept.
+pub const SAMPLE_CAPTURE: usize = 128;
+
+/// One sampled packet (dropped, or dropped but for monitor mode).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    /// `bpf_ktime_get_ns()` (CLOCK_MONOTONIC) when it was seen.
+    pub ts_ns: u64,
+    /// Interface it arrived on.
+    pub ifindex: u32,
+    /// Per-rule counter index of the deciding rule, or `u32::MAX`.
+    pub rule_id: u32,
+    /// `REASON_*`.
+    pub reason: u32,
+    /// Frame length.
+    pub len: u32,
+    /// Bytes of `data` that hold the frame's start.
+    pub cap_len: u32,
+    /// Non-zero: monitor mode let it pass.
+    pub monitor: u32,
+    /// The frame's first bytes.
+    pub data: [u8; SAMPLE_CAPTURE],
+}
+
 /// Index in [`MAPS`]: per-CPU scratch space of the program (its parse
 /// results live there, not on the 512-byte BPF stack). Not an interface.
 pub const MAP_SCRATCH: usize = 13;
@@ -389,7 +420,7 @@ pub const SCRATCH_SIZE: u32 = 128;
 /// Every map of the program. The XDP program declares the same maps (names
 /// are literals there, as aya's `#[map]` wants); `xdpguard-skel` fails the
 /// build if the compiled program's map definitions differ from this table.
-pub const MAPS: [MapSpec; 14] = [
+pub const MAPS: [MapSpec; 15] = [
     MapSpec {
         name: "xdpg_active",
         map_type: BPF_MAP_TYPE_ARRAY,
@@ -500,6 +531,14 @@ pub const MAPS: [MapSpec; 14] = [
         key_size: 4,
         value_size: SCRATCH_SIZE,
         max_entries: 1,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_samples",
+        map_type: BPF_MAP_TYPE_RINGBUF,
+        key_size: 0,
+        value_size: 0,
+        max_entries: SAMPLES_BYTES,
         flags: 0,
     },
 ];

@@ -419,3 +419,121 @@ pub fn possible_cpus() -> io::Result<usize> {
     }
     Ok(n.max(1))
 }
+
+/// Consumer side of a BPF ring buffer (`BPF_MAP_TYPE_RINGBUF`), by mmap.
+///
+/// Layout (kernel/bpf/ringbuf.c): page 0 holds the consumer position
+/// (written by us), page 1 the producer position, then the data area,
+/// mapped twice so that records never wrap. Each record has an 8-byte
+/// header: length with BUSY (bit 31) and DISCARD (bit 30) flags, then the
+/// record, padded to 8 bytes.
+pub struct RingBuf {
+    _map: Map,
+    cons: *mut u64,
+    prod: *const u64,
+    data: *const u8,
+    mask: u64,
+    len: usize,
+    base: *mut libc::c_void,
+    prod_base: *mut libc::c_void,
+}
+
+impl RingBuf {
+    /// Maps the ring buffer `map` of `size` data bytes.
+    pub fn new(map: Map, size: usize) -> io::Result<RingBuf> {
+        let page = 4096;
+        let fd = map.fd.as_raw_fd();
+        // SAFETY: mapping a ring buffer fd as the kernel documents: one
+        // writable consumer page at offset 0 and, read-only, the producer
+        // page plus twice the data area at offset one page. The results are
+        // checked before use and unmapped in Drop.
+        let (base, prod_base) = unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                page,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            let prod = libc::mmap(
+                std::ptr::null_mut(),
+                page + 2 * size,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd,
+                page as i64,
+            );
+            if prod == libc::MAP_FAILED {
+                let e = io::Error::last_os_error();
+                libc::munmap(base, page);
+                return Err(e);
+            }
+            (base, prod)
+        };
+        Ok(RingBuf {
+            _map: map,
+            cons: base as *mut u64,
+            prod: prod_base as *const u64,
+            // SAFETY: the data area starts one page into the second mapping.
+            data: unsafe { (prod_base as *const u8).add(page) },
+            mask: size as u64 - 1,
+            len: page + 2 * size,
+            base,
+            prod_base,
+        })
+    }
+
+    /// Calls `f` with every record available now; returns how many.
+    pub fn poll(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // SAFETY: both positions are 8-byte aligned words in our mappings,
+        // shared with the kernel, so they are accessed atomically.
+        let (cons, prod) = unsafe {
+            (
+                &*(self.cons as *const AtomicU64),
+                &*(self.prod as *const AtomicU64),
+            )
+        };
+        let mut pos = cons.load(Ordering::Acquire);
+        let end = prod.load(Ordering::Acquire);
+        let mut n = 0;
+        while pos < end {
+            // SAFETY: `pos & mask` is inside the data area, which is mapped
+            // twice, so the header and a record of up to the area's size
+            // that starts there are readable without wrapping.
+            let hdr = unsafe {
+                &*(self.data.add((pos & self.mask) as usize) as *const std::sync::atomic::AtomicU32)
+            };
+            let word = hdr.load(Ordering::Acquire);
+            if word & (1 << 31) != 0 {
+                break; // still being written
+            }
+            let len = (word & !(3 << 30)) as usize;
+            if word & (1 << 30) == 0 {
+                // SAFETY: see above; `len` bytes follow the 8-byte header.
+                let rec = unsafe {
+                    std::slice::from_raw_parts(self.data.add((pos & self.mask) as usize + 8), len)
+                };
+                f(rec);
+                n += 1;
+            }
+            pos += ((len + 8 + 7) & !7) as u64;
+            cons.store(pos, Ordering::Release);
+        }
+        n
+    }
+}
+
+impl Drop for RingBuf {
+    fn drop(&mut self) {
+        // SAFETY: unmapping exactly the two mappings made in `new`.
+        unsafe {
+            libc::munmap(self.base, 4096);
+            libc::munmap(self.prod_base, self.len);
+        }
+    }
+}

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use xdpguard::Guard;
-use xdpguard_abi::{MAP_RULE_STATS, MAP_STATS, MAX_RULE_IDS, STAT_COUNT, STAT_NAMES};
+use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
 use xdpguard_rules::RuleSet;
 
 /// Control the xdpguard XDP firewall module.
@@ -35,6 +35,16 @@ enum Cmd {
         /// Validate and compile only; change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Print samples of dropped packets as they come (rate-limited by the
+    /// rule set's `samples` setting).
+    Log {
+        /// Stop after this many samples.
+        #[arg(long)]
+        count: Option<usize>,
+        /// Stop after this many seconds.
+        #[arg(long)]
+        timeout: Option<f64>,
     },
     /// Verdict and reason counters (and per-rule counters with --rules).
     Stats {
@@ -83,6 +93,28 @@ fn run(cli: Cli) -> Result<(), String> {
             let g = guard.apply(&rs).map_err(|e| e.to_string())?;
             println!("{file}: applied {summary}; generation {g} active");
         }
+        Cmd::Log { count, timeout } => {
+            let guard = Guard::open().map_err(|e| e.to_string())?;
+            let mut ring = guard.samples().map_err(|e| e.to_string())?;
+            let start = std::time::Instant::now();
+            let mut seen = 0;
+            loop {
+                ring.poll(|rec| {
+                    if count.is_none_or(|c| seen < c) {
+                        if let Some(line) = xdpguard::describe_sample(rec) {
+                            println!("{line}");
+                            seen += 1;
+                        }
+                    }
+                });
+                let done = count.is_some_and(|c| seen >= c)
+                    || timeout.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
+                if done {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
         Cmd::Stats { json, rules } => {
             let guard = Guard::open().map_err(|e| e.to_string())?;
             let stats = guard
@@ -90,7 +122,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             let per_rule = if rules {
                 guard
-                    .counters(MAP_RULE_STATS, MAX_RULE_IDS)
+                    .rule_counters(RULES_PER_GENERATION)
                     .map_err(|e| e.to_string())?
             } else {
                 Vec::new()

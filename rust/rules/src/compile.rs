@@ -180,6 +180,7 @@ pub fn compile(
         },
         global_limit: rs.global_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
         syn_limit: rs.syn_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
+        sample_rate: rs.samples,
         ..Default::default()
     };
 

@@ -53,6 +53,7 @@ struct RawFile {
     fragments: Option<Spanned<String>>,
     global_limit: Option<Spanned<String>>,
     syn_limit: Option<Spanned<String>>,
+    samples: Option<u16>,
     #[serde(default)]
     interfaces: BTreeMap<String, Spanned<String>>,
     #[serde(default)]
@@ -246,6 +247,9 @@ impl RuleSet {
                 parse_policy(m.get_ref(), "malformed").map_err(|e| cx.err(m.span(), e))?;
         }
         rs.monitor = raw.monitor.unwrap_or(false);
+        if let Some(n) = raw.samples {
+            rs.samples = n;
+        }
         if let Some(f) = &raw.fragments {
             rs.fragments = match f.get_ref().as_str() {
                 "l3" | "l3-only" => Fragments::L3Only,
@@ -371,13 +375,13 @@ impl RuleSet {
                 }
             }
         }
-        if self.rules.len() > xdpguard_abi::MAX_RULE_IDS as usize {
+        if self.rules.len() > xdpguard_abi::RULES_PER_GENERATION as usize {
             return Err((
                 None,
                 format!(
-                    "{} rules; at most {}",
+                    "{} rules; at most {} (put long address lists in one rule's src or dst)",
                     self.rules.len(),
-                    xdpguard_abi::MAX_RULE_IDS
+                    xdpguard_abi::RULES_PER_GENERATION
                 ),
             ));
         }
@@ -518,6 +522,7 @@ impl RuleSet {
             Fragments::Pass => "pass",
         };
         let _ = writeln!(s, "fragments = \"{frag}\"");
+        let _ = writeln!(s, "samples = {}", self.samples);
         if let Some(l) = self.global_limit {
             let _ = writeln!(s, "global_limit = {:?}", self.limits[l].name);
         }

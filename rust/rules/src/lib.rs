@@ -194,6 +194,9 @@ pub struct RuleSet {
     pub syn_limit: Option<usize>,
     /// Per-interface default policy (`true`: deny), by name.
     pub interfaces: Vec<(String, bool)>,
+    /// Dropped-packet samples per second per CPU for `xdpguard log`
+    /// (0: none).
+    pub samples: u16,
     /// The rules, in file order (the order breaks ties).
     pub rules: Vec<Rule>,
 }
@@ -209,6 +212,7 @@ impl Default for RuleSet {
             global_limit: None,
             syn_limit: None,
             interfaces: Vec::new(),
+            samples: 10,
             rules: Vec::new(),
         }
     }

@@ -207,6 +207,7 @@ prop_compose! {
             global_limit: None,
             syn_limit: None,
             interfaces: iface.map(|d| vec![("lo".to_string(), d)]).unwrap_or_default(),
+            samples: 10,
             rules,
         }
     }

@@ -202,6 +202,7 @@ fn gen_ruleset(rng: &mut SmallRng) -> RuleSet {
             Vec::new()
         },
         rules: Vec::new(),
+        samples: 10,
     };
     let n = rng.gen_range(0..14);
     for _ in 0..n {
@@ -479,9 +480,11 @@ fn run(args: &Args) -> Result<u64, String> {
         let stats0 = guard
             .counters(MAP_STATS, STAT_COUNT)
             .map_err(|e| e.to_string())?;
-        let rules0 = guard
-            .counters(MAP_RULE_STATS, nrules)
-            .map_err(|e| e.to_string())?;
+        let rules0 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
+        if rules0.iter().any(|c| c.packets != 0) {
+            mismatches += 1;
+            eprintln!("COUNTER MISMATCH set {sets}: per-rule counters did not start at zero");
+        }
         let mut want = vec![0u64; STAT_COUNT as usize];
         let mut want_rules = vec![0u64; nrules as usize];
         for _ in 0..args.per_set.min(args.cases - cases) {
@@ -519,9 +522,7 @@ fn run(args: &Args) -> Result<u64, String> {
         let stats1 = guard
             .counters(MAP_STATS, STAT_COUNT)
             .map_err(|e| e.to_string())?;
-        let rules1 = guard
-            .counters(MAP_RULE_STATS, nrules)
-            .map_err(|e| e.to_string())?;
+        let rules1 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         for i in 0..STAT_COUNT as usize {
             let got = stats1[i].packets - stats0[i].packets;
             if got != want[i] {

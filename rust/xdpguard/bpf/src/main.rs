@@ -17,8 +17,9 @@
 use aya_ebpf::{
     bindings::xdp_action,
     helpers::bpf_ktime_get_ns,
+    helpers::gen::bpf_xdp_load_bytes,
     macros::{map, xdp},
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray},
+    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
     programs::XdpContext,
 };
 use xdpguard_abi::*;
@@ -50,6 +51,8 @@ static IFACES: HashMap<u32, u32> = HashMap::with_max_entries(IFACES_MAX, 0);
 static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
 #[map(name = "xdpg_rule_stats")]
 static RULE_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(MAX_RULE_IDS, 0);
+#[map(name = "xdpg_samples")]
+static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_BYTES, 0);
 #[map(name = "xdpg_scratch")]
 static SCRATCH: PerCpuArray<Facts> = PerCpuArray::with_max_entries(1, 0);
 // The scratch map's value size comes from the ABI (checked by the skeleton).
@@ -133,7 +136,10 @@ struct Facts {
     essential: u8,
     /// A TCP SYN without ACK.
     syn: u8,
-    _pad: [u8; SCRATCH_SIZE as usize - 64],
+    /// Sampling token bucket of this CPU (kept across packets).
+    sample_last_ns: u64,
+    sample_tokens: u64,
+    _pad: [u8; SCRATCH_SIZE as usize - 80],
 }
 
 /// The outcome of classification.
@@ -685,7 +691,7 @@ fn count(map: &PerCpuArray<Counter>, index: u32, len: u64) {
 
 /// Applies rate limiters and monitor mode, counts, returns the verdict.
 #[inline(always)]
-fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts, mut d: Decision) -> u32 {
+fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d: Decision) -> u32 {
     let len = (ctx.data_end() - ctx.data()) as u64;
     // At most one limiter per packet: a limit rule's own, else the SYN
     // guard for a TCP SYN, else the global limiter; only for packets that a
@@ -709,6 +715,9 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts, mut d: Dec
         count(&RULE_STATS, d.rule_id, len);
     }
     count(&STATS, d.reason, len);
+    if d.action == ACTION_DENY {
+        sample(ctx, cfg, f, &d, len);
+    }
     if d.action == ACTION_DENY && cfg.monitor == 0 {
         count(&STATS, STAT_DROP, len);
         return xdp_action::XDP_DROP;
@@ -718,6 +727,56 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts, mut d: Dec
     }
     count(&STATS, STAT_PASS, len);
     xdp_action::XDP_PASS
+}
+
+/// Puts the start of a dropped frame into the sample ring buffer, at most
+/// `cfg.sample_rate` per second on this CPU.
+#[inline(always)]
+fn sample(ctx: &XdpContext, cfg: &Config, f: &mut Facts, d: &Decision, len: u64) {
+    if cfg.sample_rate == 0 {
+        return;
+    }
+    const NS: u64 = 1_000_000_000;
+    // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no preconditions.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let rate = cfg.sample_rate as u64;
+    let t = refill(
+        f.sample_tokens,
+        now.saturating_sub(f.sample_last_ns),
+        rate,
+        rate * NS,
+    );
+    f.sample_last_ns = now;
+    if t < NS {
+        f.sample_tokens = t;
+        return;
+    }
+    f.sample_tokens = t - NS;
+    let Some(mut entry) = SAMPLES.reserve::<Sample>(0) else {
+        return;
+    };
+    let s = entry.as_mut_ptr();
+    let cap = if len > SAMPLE_CAPTURE as u64 {
+        SAMPLE_CAPTURE as u32
+    } else {
+        len as u32
+    };
+    // SAFETY: `s` points at a reserved, exclusively owned ring-buffer
+    // record of `size_of::<Sample>()` bytes; every field is written before
+    // it is submitted. `bpf_xdp_load_bytes` copies `cap` (at most
+    // SAMPLE_CAPTURE) bytes of the frame into `data`, which has that room.
+    unsafe {
+        (*s).ts_ns = now;
+        (*s).ifindex = ingress_ifindex(ctx);
+        (*s).rule_id = d.rule_id;
+        (*s).reason = d.reason;
+        (*s).len = len as u32;
+        (*s).monitor = cfg.monitor as u32;
+        (*s).data = [0; SAMPLE_CAPTURE];
+        let ok = cap > 0 && bpf_xdp_load_bytes(ctx.ctx, 0, (*s).data.as_mut_ptr().cast(), cap) == 0;
+        (*s).cap_len = if ok { cap } else { 0 };
+    }
+    entry.submit(0);
 }
 
 #[cfg(not(test))]
