@@ -191,7 +191,24 @@ pub struct Config {
     /// Compound rules that name link-essential traffic explicitly enough to
     /// apply to it (a MAC, or a protocol/port/ICMP constraint).
     pub explicit: u64,
+    /// All compound rules. A field whose `wild_*` set equals it constrains
+    /// no rule, so the program skips its lookup.
+    pub all: u64,
+    /// Which tries have entries in this generation (`TRIE_*` bits); the
+    /// program skips lookups in empty ones.
+    pub tries: u32,
+    /// Reserved, zero.
+    pub _pad2: u32,
 }
+
+/// `Config::tries`: IPv4 source entries exist.
+pub const TRIE_SRC4: u32 = 1;
+/// `Config::tries`: IPv4 destination entries exist.
+pub const TRIE_DST4: u32 = 2;
+/// `Config::tries`: IPv6 source entries exist.
+pub const TRIE_SRC6: u32 = 4;
+/// `Config::tries`: IPv6 destination entries exist.
+pub const TRIE_DST6: u32 = 8;
 
 /// A compound rule, `xdpg_rules[generation * MAX_BIT_RULES + bit]`. Bits are
 /// assigned in rank order, so the lowest set bit is the best match.

@@ -316,6 +316,7 @@ pub fn compile(
         if r.is_explicit() {
             cfg.explicit |= b;
         }
+        cfg.all |= b;
     }
 
     let mut v4 = Vec::new();
@@ -348,6 +349,15 @@ pub fn compile(
                 },
                 e,
             ));
+        }
+    }
+
+    for (dir, (bit4, bit6)) in [(0u8, (TRIE_SRC4, TRIE_SRC6)), (1, (TRIE_DST4, TRIE_DST6))] {
+        if v4.iter().any(|(k, _)| k.data[1] == dir) {
+            cfg.tries |= bit4;
+        }
+        if v6.iter().any(|(k, _)| k.data[1] == dir) {
+            cfg.tries |= bit6;
         }
     }
 

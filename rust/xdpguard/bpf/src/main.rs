@@ -444,38 +444,74 @@ fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decis
         rule_id: NO_RULE,
         limit: LIMIT_NONE,
     };
-    let mut bits = (mac_bits(generation, DIR_SRC, &f.eth_src) | cfg.wild_mac_src)
-        & (mac_bits(generation, DIR_DST, &f.eth_dst) | cfg.wild_mac_dst);
+    // A lookup only matters for a field some compound rule constrains.
+    let all = cfg.all;
+    let mut bits = all;
+    if cfg.wild_mac_src != all {
+        bits &= mac_bits(generation, DIR_SRC, &f.eth_src) | cfg.wild_mac_src;
+    }
+    if cfg.wild_mac_dst != all {
+        bits &= mac_bits(generation, DIR_DST, &f.eth_dst) | cfg.wild_mac_dst;
+    }
 
     if f.family == 0 {
         bits &= cfg.nonip;
     } else {
-        let src = addr_entry(generation, f.family, DIR_SRC, &f.saddr);
-        let dst = addr_entry(generation, f.family, DIR_DST, &f.daddr);
+        let (src_bit, dst_bit) = if f.family == 4 {
+            (TRIE_SRC4, TRIE_DST4)
+        } else {
+            (TRIE_SRC6, TRIE_DST6)
+        };
+        let src = if cfg.tries & src_bit != 0 {
+            addr_entry(generation, f.family, DIR_SRC, &f.saddr)
+        } else {
+            None
+        };
+        let dst = if cfg.tries & dst_bit != 0 {
+            addr_entry(generation, f.family, DIR_DST, &f.daddr)
+        } else {
+            None
+        };
         let (wild_src, wild_dst) = if f.family == 4 {
             (cfg.wild_src4, cfg.wild_dst4)
         } else {
             (cfg.wild_src6, cfg.wild_dst6)
         };
         bits &= (src.map_or(0, |e| e.bits) | wild_src) & (dst.map_or(0, |e| e.bits) | wild_dst);
-        bits &= PROTO
-            .get(generation * 256 + f.proto as u32)
-            .copied()
-            .unwrap_or(0)
-            | cfg.wild_proto;
+        if cfg.wild_proto != all {
+            bits &= PROTO
+                .get(generation * 256 + f.proto as u32)
+                .copied()
+                .unwrap_or(0)
+                | cfg.wild_proto;
+        }
         let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
         if f.l4 != 0 {
+            let (sp, dp, ic) = (
+                cfg.wild_sport != all,
+                cfg.wild_dport != all,
+                cfg.wild_icmp != all,
+            );
             match f.proto {
                 IPPROTO_TCP => {
-                    sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
-                    dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                    if sp {
+                        sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
+                    }
+                    if dp {
+                        dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                    }
                 }
                 IPPROTO_UDP => {
-                    sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
-                    dport = port_bits(generation, PORTS_UDP_DST, f.dport);
+                    if sp {
+                        sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
+                    }
+                    if dp {
+                        dport = port_bits(generation, PORTS_UDP_DST, f.dport);
+                    }
                 }
-                IPPROTO_ICMP => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
-                _ => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
+                IPPROTO_ICMP if ic => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
+                IPPROTO_ICMPV6 if ic => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
+                _ => {}
             }
         }
         bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
