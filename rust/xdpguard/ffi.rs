@@ -8,6 +8,9 @@
 //! parameters, `.modinfo` entries and a read-only sysfs attribute group on the
 //! module's kobject. Everything above this file is safe Rust.
 
+use crate::uapi::{
+    obj_name, LinkCreateAttr, MapCreateAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP,
+};
 use core::{
     cell::UnsafeCell,
     ptr::{null_mut, NonNull},
@@ -31,16 +34,12 @@ extern "C" {
     fn xdpguard_ifindex_by_name(name: *const c_char) -> c_int;
 }
 
-// `enum bpf_cmd`, `enum bpf_prog_type`, `enum bpf_attach_type` (UAPI, stable).
+// `enum bpf_cmd` (UAPI, stable).
 const BPF_MAP_CREATE: c_int = 0;
 const BPF_PROG_LOAD: c_int = 5;
 const BPF_LINK_CREATE: c_int = 28;
-const BPF_PROG_TYPE_XDP: u32 = 6;
-const BPF_XDP: u32 = 37;
 /// `src_reg` value marking a 64-bit immediate load as "map by fd".
 const BPF_PSEUDO_MAP_FD: u8 = 1;
-/// Length of BPF object names, including the NUL.
-const BPF_OBJ_NAME_LEN: usize = 16;
 
 // mmap(2) constants (x86-64 values, UAPI).
 const PROT_READ: usize = 0x1;
@@ -48,52 +47,8 @@ const PROT_WRITE: usize = 0x2;
 const MAP_PRIVATE: usize = 0x02;
 const MAP_ANONYMOUS: usize = 0x20;
 
-/// `union bpf_attr` as `BPF_MAP_CREATE` reads it, up to `map_name`.
-///
-/// The kernel zero-fills the attribute past the size passed, so the fields
-/// xdpguard does not use need not be spelt out.
-#[repr(C)]
-#[derive(Default)]
-struct MapCreateAttr {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; BPF_OBJ_NAME_LEN],
-}
-
-/// `union bpf_attr` as `BPF_PROG_LOAD` reads it, up to `expected_attach_type`.
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; BPF_OBJ_NAME_LEN],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// `union bpf_attr` as `BPF_LINK_CREATE` reads it for XDP.
-#[repr(C)]
-#[derive(Default)]
-struct LinkCreateAttr {
-    prog_fd: u32,
-    target_ifindex: u32,
-    attach_type: u32,
-    flags: u32,
-}
-
-/// Marks the attribute layouts above; only they may be passed to `sys_bpf`.
+/// Marks the attribute layouts of `uapi.rs`; only they may be passed to
+/// `sys_bpf`.
 trait BpfAttr {}
 impl BpfAttr for MapCreateAttr {}
 impl BpfAttr for ProgLoadAttr {}
@@ -118,15 +73,6 @@ fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
     } else {
         Ok(ret)
     }
-}
-
-/// Copies `name` into a NUL-padded BPF object name, truncating at 15 bytes.
-fn obj_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
-    let mut out = [0u8; BPF_OBJ_NAME_LEN];
-    for (o, b) in out.iter_mut().zip(name.bytes().take(BPF_OBJ_NAME_LEN - 1)) {
-        *o = b;
-    }
-    out
 }
 
 /// A file descriptor in the loading task's table, closed on drop.

@@ -8,3 +8,8 @@
 #![no_std]
 
 include!("abi.rs");
+
+/// Prefixes of `union bpf_attr` for the bpf(2) commands xdpguard issues.
+pub mod uapi {
+    include!("uapi.rs");
+}

@@ -19,22 +19,7 @@ const BPF_MAP_GET_FD_BY_ID: i64 = 14;
 const BPF_MAP_UPDATE_BATCH: i64 = 26;
 const BPF_PROG_LOAD: i64 = 5;
 
-#[repr(C)]
-#[derive(Default)]
-struct ProgLoadAttr {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
+use xdpguard_abi::uapi::{obj_name, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP};
 
 #[repr(C)]
 #[derive(Default)]
@@ -110,7 +95,6 @@ const _: () = {
     assert!(std::mem::size_of::<BatchAttr>() == 56);
     assert!(std::mem::size_of::<TestRunAttr>() == 80);
     assert!(std::mem::size_of::<PinAttr>() == 24);
-    assert!(std::mem::size_of::<ProgLoadAttr>() == 72);
 };
 impl Attr for ElemAttr {}
 impl Attr for IdAttr {}
@@ -371,15 +355,13 @@ impl Prog {
         // r0 = 2 (XDP_PASS); exit.
         let insns: [u64; 2] = [0x0000_0002_0000_00b7, 0x0000_0000_0000_0095];
         let license = b"GPL\0";
-        let mut name = [0u8; 16];
-        name[..8].copy_from_slice(b"xdp_pass");
         let mut a = ProgLoadAttr {
-            prog_type: 6, // BPF_PROG_TYPE_XDP
+            prog_type: BPF_PROG_TYPE_XDP,
             insn_cnt: 2,
             insns: insns.as_ptr() as u64,
             license: license.as_ptr() as u64,
-            prog_name: name,
-            expected_attach_type: 37, // BPF_XDP
+            prog_name: obj_name("xdp_pass"),
+            expected_attach_type: BPF_XDP,
             ..Default::default()
         };
         Ok(Prog {
