@@ -210,8 +210,10 @@ pub const TRIE_SRC6: u32 = 4;
 /// `Config::tries`: IPv6 destination entries exist.
 pub const TRIE_DST6: u32 = 8;
 
-/// A compound rule, `xdpg_rules[generation * MAX_BIT_RULES + bit]`. Bits are
-/// assigned in rank order, so the lowest set bit is the best match.
+/// What a rule match means: a compound rule,
+/// `xdpg_rules[generation * MAX_BIT_RULES + bit]` (bits are assigned in rank
+/// order, so the lowest set bit is the best match), or the best
+/// address-only rule of a trie entry (`AddrEntry::best`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuleEntry {
@@ -258,16 +260,9 @@ pub struct AddrEntry {
     /// Compound rules whose address constraint for this direction covers
     /// this prefix.
     pub bits: u64,
-    /// Rank of the best address-only rule covering this prefix.
-    pub rank: u32,
-    /// Its rule id (counter index).
-    pub rule_id: u32,
-    /// Its action, or `ACTION_NONE` if no address-only rule covers it.
-    pub action: u8,
-    /// Limiter index for `ACTION_LIMIT`, else `LIMIT_NONE`.
-    pub limit: u8,
-    /// Reserved, zero.
-    pub _pad: [u8; 6],
+    /// The best address-only rule covering this prefix (`action` is
+    /// `ACTION_NONE` if there is none).
+    pub best: RuleEntry,
 }
 
 /// Key of `xdpg_mac`.

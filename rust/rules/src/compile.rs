@@ -114,18 +114,14 @@ impl Trie {
             }
             let (rank, rule_id, action, limit) =
                 plain.unwrap_or((RANK_NONE, u32::MAX, ACTION_NONE, LIMIT_NONE));
-            out.push((
-                plen,
-                addr,
-                AddrEntry {
-                    bits,
-                    rank,
-                    rule_id,
-                    action,
-                    limit,
-                    _pad: [0; 6],
-                },
-            ));
+            let best = RuleEntry {
+                rank,
+                rule_id,
+                action,
+                limit,
+                _pad: [0; 6],
+            };
+            out.push((plen, addr, AddrEntry { bits, best }));
         }
         out.sort_by_key(|(l, a, _)| (*l, *a));
         out
@@ -442,13 +438,16 @@ src = "10.1.2.0/24"
         let e8 = find(8);
         let e16 = find(16);
         let e24 = find(24);
-        assert_eq!((e8.action, e8.bits), (ACTION_DENY, 0));
+        assert_eq!((e8.best.action, e8.bits), (ACTION_DENY, 0));
         // /16 exists only for the compound rule; it inherits /8's deny.
         let base = RULES_PER_GENERATION;
-        assert_eq!((e16.action, e16.rule_id, e16.bits), (ACTION_DENY, base, 1));
+        assert_eq!(
+            (e16.best.action, e16.best.rule_id, e16.bits),
+            (ACTION_DENY, base, 1)
+        );
         // /24 has its own allow and inherits the compound rule's bit.
         assert_eq!(
-            (e24.action, e24.rule_id, e24.bits),
+            (e24.best.action, e24.best.rule_id, e24.bits),
             (ACTION_ALLOW, base + 2, 1)
         );
         assert!(

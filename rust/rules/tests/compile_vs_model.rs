@@ -94,7 +94,7 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
             bits &= (sp | cfg.wild_sport) & (dp | cfg.wild_dport) & (ic | cfg.wild_icmp);
             if !f.essential {
                 for e in [src, dst].into_iter().flatten() {
-                    consider(e.rank, e.action);
+                    consider(e.best.rank, e.best.action);
                 }
             }
         }

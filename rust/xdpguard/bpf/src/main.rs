@@ -413,12 +413,12 @@ struct Best {
 }
 
 #[inline(always)]
-fn consider(best: &mut Best, rank: u32, action: u8, rule_id: u32, limit: u8) {
-    if action != ACTION_NONE && rank < best.rank {
-        best.rank = rank;
-        best.action = action;
-        best.rule_id = rule_id;
-        best.limit = limit;
+fn consider(best: &mut Best, r: &RuleEntry) {
+    if r.action != ACTION_NONE && r.rank < best.rank {
+        best.rank = r.rank;
+        best.action = r.action;
+        best.rule_id = r.rule_id;
+        best.limit = r.limit;
     }
 }
 
@@ -518,10 +518,10 @@ fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decis
         // Address-only rules do not apply to link-essential traffic.
         if f.essential == 0 {
             if let Some(e) = src {
-                consider(&mut best, e.rank, e.action, e.rule_id, e.limit);
+                consider(&mut best, &e.best);
             }
             if let Some(e) = dst {
-                consider(&mut best, e.rank, e.action, e.rule_id, e.limit);
+                consider(&mut best, &e.best);
             }
         }
     }
@@ -530,7 +530,7 @@ fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decis
     }
     if bits != 0 {
         if let Some(r) = RULES.get(generation * MAX_BIT_RULES + lowest_bit(bits)) {
-            consider(&mut best, r.rank, r.action, r.rule_id, r.limit);
+            consider(&mut best, r);
         }
     }
 
