@@ -59,8 +59,10 @@ fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
     // SAFETY: `attr` is a valid, exclusively borrowed `repr(C)` prefix of
     // `union bpf_attr` for `cmd` (the `BpfAttr` types mirror the UAPI
     // layout), and its size is passed so the kernel reads no further.
-    // `kern_sys_bpf` treats the pointers inside it as kernel pointers, and
-    // those point at memory that outlives this call.
+    // `kern_sys_bpf` treats the pointers inside it as kernel pointers (the
+    // verifier log buffer excepted: it is always a user address, which is
+    // why `UserLog` maps one), and those point at memory that outlives this
+    // call.
     let ret = unsafe {
         kern_sys_bpf(
             cmd,
