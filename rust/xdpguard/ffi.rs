@@ -56,13 +56,10 @@ impl BpfAttr for LinkCreateAttr {}
 
 /// Runs one BPF command in the kernel and returns its non-negative result.
 fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
-    // SAFETY: `attr` is a valid, exclusively borrowed `repr(C)` prefix of
-    // `union bpf_attr` for `cmd` (the `BpfAttr` types mirror the UAPI
-    // layout), and its size is passed so the kernel reads no further.
-    // `kern_sys_bpf` treats the pointers inside it as kernel pointers (the
-    // verifier log buffer excepted: it is always a user address, which is
-    // why `UserLog` maps one), and those point at memory that outlives this
-    // call.
+    // SAFETY: `attr` is an exclusively borrowed `repr(C)` prefix of
+    // `union bpf_attr` for `cmd` (`uapi.rs`) and its size is passed. The
+    // kernel reads its pointers as kernel pointers (the verifier log, a
+    // user address by design, excepted: see `UserLog`); all outlive the call.
     let ret = unsafe {
         kern_sys_bpf(
             cmd,
