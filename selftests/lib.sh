@@ -86,18 +86,13 @@ xg_apply() {
 	rm -f "$f"
 }
 
-# xg_counter NAME [packets|bytes]: a verdict or reason counter, summed over
-# CPUs (names as `xdpguard stats` prints them: pass, drop, rule_deny, ...).
-xg_counter() {
-	"$XG_CLI" stats --json | jq -r --arg n "$1" --arg f "${2:-packets}" '.counters[$n][$f]'
-}
-
 # xg_rule_counter N: packets counted for rule N (1 = first rule of the file).
 xg_rule_counter() {
 	"$XG_CLI" stats --json --rules | jq -r --argjson n "$1" '[.rules[] | select(.rule == $n) | .packets] | add // 0'
 }
 
-# xg_snapshot: remembers all counters; xg_delta NAME: growth since then.
+# xg_snapshot: remembers all counters; xg_delta NAME [packets|bytes]: growth
+# of a verdict or reason counter (names as `xdpguard stats` prints them).
 xg_snapshot() { XG_SNAP=$("$XG_CLI" stats --json); }
 xg_delta() {
 	local now

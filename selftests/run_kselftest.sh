@@ -27,8 +27,9 @@ for t in "${tests[@]}"; do
 	timeout -k 10 "$timeout" "./$t" >"$log" 2>&1
 	rc=$?
 	sed 's/^/# /' "$log"
-	sub_pass=$((sub_pass + $(grep -cE '^ok [0-9]+ ' "$log" | tr -d '\n') - $(grep -cE '^ok [0-9]+ .*# SKIP' "$log")))
-	sub_skip=$((sub_skip + $(grep -cE '^ok [0-9]+ .*# SKIP' "$log")))
+	skipped=$(grep -cE '^ok [0-9]+ .*# SKIP' "$log")
+	sub_pass=$((sub_pass + $(grep -cE '^ok [0-9]+ ' "$log") - skipped))
+	sub_skip=$((sub_skip + skipped))
 	sub_fail=$((sub_fail + $(grep -cE '^not ok [0-9]+ ' "$log")))
 	rm -f "$log"
 	case $rc in

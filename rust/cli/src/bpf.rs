@@ -3,7 +3,6 @@
 //! The few bpf(2) commands xdpguard's userspace needs, as safe functions.
 
 use std::{
-    ffi::CString,
     io,
     os::fd::{AsRawFd, FromRawFd, OwnedFd},
 };
@@ -12,7 +11,6 @@ const BPF_MAP_LOOKUP_ELEM: i64 = 1;
 const BPF_MAP_UPDATE_ELEM: i64 = 2;
 const BPF_MAP_DELETE_ELEM: i64 = 3;
 const BPF_MAP_GET_NEXT_KEY: i64 = 4;
-const BPF_OBJ_PIN: i64 = 6;
 const BPF_PROG_TEST_RUN: i64 = 10;
 const BPF_PROG_GET_FD_BY_ID: i64 = 13;
 const BPF_MAP_GET_FD_BY_ID: i64 = 14;
@@ -75,17 +73,6 @@ struct TestRunAttr {
     _pad: u32,
 }
 
-#[repr(C)]
-#[derive(Default)]
-struct PinAttr {
-    pathname: u64,
-    bpf_fd: u32,
-    file_flags: u32,
-    path_fd: i32,
-    /// Explicit tail (see `TestRunAttr`).
-    _pad: u32,
-}
-
 /// Marks the attribute layouts above. Each has explicit fields for every
 /// byte (no implicit padding), checked below.
 trait Attr {}
@@ -94,13 +81,11 @@ const _: () = {
     assert!(std::mem::size_of::<IdAttr>() == 12);
     assert!(std::mem::size_of::<BatchAttr>() == 56);
     assert!(std::mem::size_of::<TestRunAttr>() == 80);
-    assert!(std::mem::size_of::<PinAttr>() == 24);
 };
 impl Attr for ElemAttr {}
 impl Attr for IdAttr {}
 impl Attr for BatchAttr {}
 impl Attr for TestRunAttr {}
-impl Attr for PinAttr {}
 impl Attr for ProgLoadAttr {}
 
 fn sys_bpf<T: Attr>(cmd: i64, attr: &mut T) -> io::Result<i64> {
@@ -310,17 +295,6 @@ impl Map {
             ..Default::default()
         };
         sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a).map(|_| ())
-    }
-
-    /// Pins the map at `path` in bpffs.
-    pub fn pin(&self, path: &str) -> io::Result<()> {
-        let c = CString::new(path).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-        let mut a = PinAttr {
-            pathname: c.as_ptr() as u64,
-            bpf_fd: self.fd.as_raw_fd() as u32,
-            ..Default::default()
-        };
-        sys_bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
     }
 }
 

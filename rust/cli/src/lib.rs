@@ -177,9 +177,9 @@ impl Guard {
             .map_err(io_err("xdpg_active"))
     }
 
-    /// Writes `img` into the inactive generation and switches to it.
-    /// Returns the generation now active.
-    pub fn apply(&self, rs: &xdpguard_rules::RuleSet) -> Result<u32, Error> {
+    /// Compiles `rs` for the inactive generation, writes it and switches to
+    /// it. Returns the image applied (its `generation` is now active).
+    pub fn apply(&self, rs: &xdpguard_rules::RuleSet) -> Result<Image, Error> {
         let target = 1 - self.active()?;
         let img = xdpguard_rules::compile(rs, target, &ifindex).map_err(Error)?;
         // Packets that read the generation before the last switch may still
@@ -188,7 +188,7 @@ impl Guard {
         thread::sleep(Duration::from_millis(10));
         self.write(&img, None)?;
         self.activate(target)?;
-        Ok(target)
+        Ok(img)
     }
 
     /// Per-rule counters of the active rule set, first `n` rules.

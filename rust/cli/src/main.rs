@@ -75,23 +75,33 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Cmd::Apply { file, dry_run } => {
             let rs = load(&file)?;
-            let img = xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
-                .map_err(|e| format!("{file}: {e}"))?;
             let compound = rs.rules.iter().filter(|r| !r.is_address_only()).count();
-            let summary = format!(
-                "{} rules ({compound} compound), {} IPv4 and {} IPv6 prefixes, {} MACs",
-                rs.rules.len(),
-                img.v4.len(),
-                img.v6.len(),
-                img.macs.len()
-            );
+            let summary = |img: &xdpguard_rules::Image| {
+                format!(
+                    "{} rules ({compound} compound), {} IPv4 and {} IPv6 prefixes, {} MACs",
+                    rs.rules.len(),
+                    img.v4.len(),
+                    img.v6.len(),
+                    img.macs.len()
+                )
+            };
             if dry_run {
-                println!("{file}: {summary}; valid, nothing applied (--dry-run)");
+                let img = xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
+                    .map_err(|e| format!("{file}: {e}"))?;
+                println!(
+                    "{file}: {}; valid, nothing applied (--dry-run)",
+                    summary(&img)
+                );
                 return Ok(());
             }
             let guard = Guard::open().map_err(|e| e.to_string())?;
-            let g = guard.apply(&rs).map_err(|e| e.to_string())?;
-            println!("{file}: applied {summary}; generation {g} active");
+            // Guard::apply compiles once, for the generation it switches to.
+            let img = guard.apply(&rs).map_err(|e| format!("{file}: {e}"))?;
+            println!(
+                "{file}: applied {}; generation {} active",
+                summary(&img),
+                img.generation
+            );
         }
         Cmd::Log { count, timeout } => {
             let guard = Guard::open().map_err(|e| e.to_string())?;

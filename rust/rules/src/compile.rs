@@ -41,9 +41,6 @@ pub struct Image {
     pub limits: Vec<LimitConfig>,
     /// `xdpg_ifaces` entries of this generation (key has the generation bit).
     pub ifaces: Vec<(u32, u32)>,
-    /// Number of rules; their counters are at
-    /// `generation * RULES_PER_GENERATION + position`.
-    pub rule_count: usize,
 }
 
 /// What one trie node says by itself, before inheritance.
@@ -397,7 +394,6 @@ pub fn compile(
         ports,
         limits,
         ifaces,
-        rule_count: rs.rules.len(),
     })
 }
 
