@@ -15,8 +15,11 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export XDPGUARD_CACHE ?= $(HOME)/.cache/xdpguard
 
 # Without KDIR= on the command line, build the cached test kernel first.
+# KDIR is the keyed tree of this checkout's config (not the linux-test link,
+# which another checkout may re-point); it is evaluated when used, after
+# `setup` has installed the tools that go into the key.
 ifeq ($(origin KDIR),undefined)
-KDIR := $(XDPGUARD_CACHE)/linux-test
+KDIR = $(shell scripts/build-kernel.sh --print-kdir)
 MODULE_DEPS := kernel
 endif
 

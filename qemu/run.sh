@@ -19,7 +19,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${XDPGUARD_CACHE:-$HOME/.cache/xdpguard}
 NAME=vm
-KERNEL=$CACHE/linux-test/arch/x86/boot/bzImage
+KERNEL=
 MEM=2G
 SMP=2
 TIMEOUT=1200
@@ -37,6 +37,8 @@ while (($#)); do
 	esac
 done
 (($#)) || { echo "run.sh: no command given (see --help)" >&2; exit 2; }
+# The default kernel is the keyed tree of this checkout (see build-kernel.sh).
+[[ -n "$KERNEL" ]] || KERNEL="$("$ROOT/scripts/build-kernel.sh" --print-kdir)/arch/x86/boot/bzImage"
 [[ -f "$KERNEL" ]] || { echo "run.sh: no kernel at $KERNEL; run 'make kernel' first" >&2; exit 2; }
 
 OUT=${XDPGUARD_OUT:-$ROOT/build/vm/$NAME}
