@@ -18,21 +18,21 @@ ip link add "$DUMMY" type dummy
 XG_LINKS+=("$DUMMY")
 
 loads_and_attaches_native() {
-	insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod failed"
-	xg_loaded || fail "module not loaded"
-	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")' on $XG_IF, want native xdp"
-	grep -q "^$XG_IF [0-9]* native [0-9]*$" "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)"
+	insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod failed" || return
+	xg_loaded || fail "module not loaded" || return
+	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")' on $XG_IF, want native xdp" || return
+	grep -q "^$XG_IF [0-9]* native [0-9]*$" "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)" || return
 }
 check "insmod attaches the program to a veth in native mode" loads_and_attaches_native
 
 prog_is_jited() {
 	local id info
 	id=$(xg_prog_id)
-	info=$(bpftool -j prog show id "$id") || fail "bpftool knows no program $id"
+	info=$(bpftool -j prog show id "$id") || fail "bpftool knows no program $id" || return
 	jq -e '.name == "xdpguard" and .type == "xdp" and .jited == true and .bytes_jited > 0' <<<"$info" >/dev/null ||
-		fail "program $id: $info"
+		fail "program $id: $info" || return
 	# The attached program is the one the module published.
-	[[ $(ip -d -j link show dev "$XG_IF" | jq '.[0].xdp.prog.id') == "$id" ]] || fail "$XG_IF runs another program"
+	[[ $(ip -d -j link show dev "$XG_IF" | jq '.[0].xdp.prog.id') == "$id" ]] || fail "$XG_IF runs another program" || return
 }
 check "bpftool lists the program as xdpguard, xdp, jited" prog_is_jited
 
@@ -42,56 +42,56 @@ ids_match_bpftool() {
 		xdpg_ports:array xdpg_buckets:lru_hash xdpg_stats:percpu_array xdpg_rule_stats:percpu_array; do
 		name=${want%%:*}
 		id=$(xg_map_id "$name")
-		[[ -n $id ]] || fail "map $name not published in $XG_SYSFS/maps"
+		[[ -n $id ]] || fail "map $name not published in $XG_SYSFS/maps" || return
 		bpftool -j map show id "$id" | jq -e --arg n "$name" --arg t "${want#*:}" '.name == $n and .type == $t' >/dev/null ||
-			fail "map id $id is not $name (${want#*:}): $(bpftool -j map show id "$id")"
+			fail "map id $id is not $name (${want#*:}): $(bpftool -j map show id "$id")" || return
 	done
 	# links: "ifname ifindex mode link_id". bpftool 7.1 omits the ifindex of
 	# XDP links, so that column is checked against sysfs instead.
 	read -r name ifindex _ id <"$XG_SYSFS/links"
 	[[ $name == "$XG_IF" && $ifindex == $(cat /sys/class/net/$XG_IF/ifindex) ]] ||
-		fail "links file: $(cat $XG_SYSFS/links)"
+		fail "links file: $(cat $XG_SYSFS/links)" || return
 	bpftool -j link show id "$id" | jq -e --argjson p "$(xg_prog_id)" '.type == "xdp" and .prog_id == $p' >/dev/null ||
-		fail "link $id: $(bpftool -j link show id "$id")"
+		fail "link $id: $(bpftool -j link show id "$id")" || return
 }
 check "sysfs ids name the program, maps and link bpftool sees" ids_match_bpftool
 
 maps_are_pinnable() {
 	local pin=/sys/fs/bpf/xg-selftest-$RANDOM
-	bpftool map pin id "$(xg_map_id xdpg_stats)" "$pin" || fail "cannot pin the stats map"
-	bpftool -j map show pinned "$pin" | jq -e '.name == "xdpg_stats"' >/dev/null || fail "pinned map is not xdpg_stats"
+	bpftool map pin id "$(xg_map_id xdpg_stats)" "$pin" || fail "cannot pin the stats map" || return
+	bpftool -j map show pinned "$pin" | jq -e '.name == "xdpg_stats"' >/dev/null || fail "pinned map is not xdpg_stats" || return
 	rm -f "$pin"
 }
 check "maps can be pinned in bpffs by id" maps_are_pinnable
 
 unload_leaves_nothing() {
-	rmmod xdpguard || fail "rmmod failed"
-	! xg_loaded || fail "module still loaded"
+	rmmod xdpguard || fail "rmmod failed" || return
+	! xg_loaded || fail "module still loaded" || return
 	xg_wait xg_no_objects_left || return 1
-	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached"
+	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached" || return
 }
 check "rmmod detaches and frees program, maps and links" unload_leaves_nothing
 
 generic_mode() {
-	insmod "$XG_KO" ifaces="$XG_IF" mode=generic || fail "insmod failed"
-	[[ $(xg_xdp_mode "$XG_IF") == xdpgeneric ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")', want xdpgeneric"
-	grep -q " generic " "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)"
+	insmod "$XG_KO" ifaces="$XG_IF" mode=generic || fail "insmod failed" || return
+	[[ $(xg_xdp_mode "$XG_IF") == xdpgeneric ]] || fail "ip link shows '$(xg_xdp_mode "$XG_IF")', want xdpgeneric" || return
+	grep -q " generic " "$XG_SYSFS/links" || fail "links file: $(cat $XG_SYSFS/links)" || return
 	rmmod xdpguard
 }
 check "mode=generic attaches in generic mode" generic_mode
 
 auto_falls_back() {
-	insmod "$XG_KO" ifaces="$DUMMY,$XG_IF" || fail "insmod failed"
-	[[ $(xg_xdp_mode "$DUMMY") == xdpgeneric ]] || fail "dummy: '$(xg_xdp_mode "$DUMMY")', want xdpgeneric"
-	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "veth: '$(xg_xdp_mode "$XG_IF")', want xdp"
-	[[ $(wc -l <"$XG_SYSFS/links") == 2 ]] || fail "links file: $(cat $XG_SYSFS/links)"
+	insmod "$XG_KO" ifaces="$DUMMY,$XG_IF" || fail "insmod failed" || return
+	[[ $(xg_xdp_mode "$DUMMY") == xdpgeneric ]] || fail "dummy: '$(xg_xdp_mode "$DUMMY")', want xdpgeneric" || return
+	[[ $(xg_xdp_mode "$XG_IF") == xdp ]] || fail "veth: '$(xg_xdp_mode "$XG_IF")', want xdp" || return
+	[[ $(wc -l <"$XG_SYSFS/links") == 2 ]] || fail "links file: $(cat $XG_SYSFS/links)" || return
 	rmmod xdpguard
 }
 check "mode=auto uses native where it can and generic on a dummy device" auto_falls_back
 
 no_ifaces() {
-	insmod "$XG_KO" || fail "insmod without ifaces= failed"
-	[[ -n $(xg_prog_id) && ! -s $XG_SYSFS/links ]] || fail "expected a program and no links"
+	insmod "$XG_KO" || fail "insmod without ifaces= failed" || return
+	[[ -n $(xg_prog_id) && -z $(cat "$XG_SYSFS/links") ]] || fail "expected a program and no links" || return
 	rmmod xdpguard
 	xg_wait xg_no_objects_left
 }
@@ -100,11 +100,11 @@ check "insmod without ifaces= loads the program and attaches nowhere" no_ifaces
 cycles() {
 	local i
 	for i in $(seq 20); do
-		insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod $i failed"
-		rmmod xdpguard || fail "rmmod $i failed"
+		insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod $i failed" || return
+		rmmod xdpguard || fail "rmmod $i failed" || return
 	done
 	xg_wait xg_no_objects_left || return 1
-	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached"
+	[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "$XG_IF still has XDP attached" || return
 }
 check "20 insmod/rmmod cycles leave nothing behind" cycles
 

@@ -48,7 +48,8 @@ extern "C" {
     fn xdpguard_alloc_wq() -> *mut bindings::workqueue_struct;
     fn xdpguard_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     fn xdpguard_notifier_unregister(nb: *mut bindings::notifier_block);
-    fn xdpguard_notifier_dev(info: *mut c_void, name: *mut u8, registered: *mut bool) -> c_int;
+    fn xdpguard_notifier_dev(event: c_ulong, info: *mut c_void, name: *mut u8, what: *mut c_int)
+        -> c_int;
 }
 
 // `enum bpf_cmd` (UAPI, stable).
@@ -573,10 +574,12 @@ pub(crate) trait NetdevHandler: Send + Sync {
     fn netdev_event(&self, event: NetdevEvent, ifindex: i32, name: &[u8]);
 }
 
-// `enum netdev_cmd` (include/linux/netdevice.h).
-const NETDEV_REGISTER: c_ulong = 0x0005;
-const NETDEV_UNREGISTER: c_ulong = 0x0006;
-const NETDEV_CHANGENAME: c_ulong = 0x000A;
+// `enum xdpguard_netdev_event` (helpers.h): the helper decodes the kernel's
+// `enum netdev_cmd`, whose values move between kernel versions.
+const XDPGUARD_NETDEV_REGISTER: c_int = 1;
+const XDPGUARD_NETDEV_UNREGISTER: c_int = 2;
+const XDPGUARD_NETDEV_MOVED: c_int = 3;
+const XDPGUARD_NETDEV_RENAME: c_int = 4;
 /// `NOTIFY_DONE`.
 const NOTIFY_DONE: c_int = 0;
 
@@ -651,12 +654,6 @@ unsafe extern "C" fn notifier_call<T: NetdevHandler>(
     event: c_ulong,
     info: *mut c_void,
 ) -> c_int {
-    let event = match event {
-        NETDEV_REGISTER => NetdevEvent::Register,
-        NETDEV_UNREGISTER => NetdevEvent::Unregister { moved: false },
-        NETDEV_CHANGENAME => NetdevEvent::ChangeName,
-        _ => return NOTIFY_DONE,
-    };
     // SAFETY: `nb` is the first field of a `repr(C)` `NotifierInner<T>`
     // (the only notifier block registered with this function), which stays
     // pinned and live while registered, and calls only happen then.
@@ -665,16 +662,19 @@ unsafe extern "C" fn notifier_call<T: NetdevHandler>(
         return NOTIFY_DONE;
     }
     let mut name = [0u8; IFNAMSIZ];
-    let mut registered = false;
+    let mut what: c_int = 0;
     // SAFETY: `info` is the `netdev_notifier_info` of a netdevice notifier
     // call, made with rtnl held; `name` has IFNAMSIZ bytes.
-    let ifindex = unsafe { xdpguard_notifier_dev(info, name.as_mut_ptr(), &mut registered) };
+    let ifindex = unsafe { xdpguard_notifier_dev(event, info, name.as_mut_ptr(), &mut what) };
     if ifindex <= 0 {
         return NOTIFY_DONE;
     }
-    let event = match event {
-        NetdevEvent::Unregister { .. } => NetdevEvent::Unregister { moved: registered },
-        e => e,
+    let event = match what {
+        XDPGUARD_NETDEV_REGISTER => NetdevEvent::Register,
+        XDPGUARD_NETDEV_UNREGISTER => NetdevEvent::Unregister { moved: false },
+        XDPGUARD_NETDEV_MOVED => NetdevEvent::Unregister { moved: true },
+        XDPGUARD_NETDEV_RENAME => NetdevEvent::ChangeName,
+        _ => return NOTIFY_DONE,
     };
     let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
     inner.handler.netdev_event(event, ifindex, &name[..len]);

@@ -111,19 +111,33 @@ void xdpguard_notifier_unregister(struct notifier_block *nb)
 }
 
 /*
- * xdpguard_notifier_dev - for a netdevice notifier call (rtnl held): copy
- * the device's name into @name (IFNAMSIZ bytes), set *@registered if the
- * device stays registered (NETDEV_UNREGISTER of a namespace move) and return
- * its ifindex; 0 if the device is not in init_net.
+ * xdpguard_notifier_dev - decode a netdevice notifier call (rtnl held):
+ * set *@what to an xdpguard_netdev_event, copy the device's name into @name
+ * (IFNAMSIZ bytes) and return its ifindex; 0 for events xdpguard ignores or
+ * devices outside init_net. A NETDEV_UNREGISTER of a device that stays
+ * registered is a move to another namespace.
  */
-int xdpguard_notifier_dev(void *info, char *name, bool *registered)
+int xdpguard_notifier_dev(unsigned long event, void *info, char *name, int *what)
 {
 	struct net_device *dev = netdev_notifier_info_to_dev(info);
 
 	ASSERT_RTNL();
+	switch (event) {
+	case NETDEV_REGISTER:
+		*what = XDPGUARD_NETDEV_REGISTER;
+		break;
+	case NETDEV_UNREGISTER:
+		*what = dev->reg_state == NETREG_REGISTERED ?
+			XDPGUARD_NETDEV_MOVED : XDPGUARD_NETDEV_UNREGISTER;
+		break;
+	case NETDEV_CHANGENAME:
+		*what = XDPGUARD_NETDEV_RENAME;
+		break;
+	default:
+		return 0;
+	}
 	if (!net_eq(dev_net(dev), &init_net))
 		return 0;
 	memcpy(name, dev->name, IFNAMSIZ);
-	*registered = dev->reg_state == NETREG_REGISTERED;
 	return dev->ifindex;
 }

@@ -22,6 +22,15 @@ int xdpguard_install_file(struct file *file);
 struct workqueue_struct *xdpguard_alloc_wq(void);
 int xdpguard_notifier_register(struct notifier_block *nb);
 void xdpguard_notifier_unregister(struct notifier_block *nb);
-int xdpguard_notifier_dev(void *info, char *name, bool *registered);
+/* What xdpguard_notifier_dev reports (ffi.rs mirrors these values). */
+enum xdpguard_netdev_event {
+	XDPGUARD_NETDEV_OTHER = 0,
+	XDPGUARD_NETDEV_REGISTER = 1,
+	XDPGUARD_NETDEV_UNREGISTER = 2,
+	XDPGUARD_NETDEV_MOVED = 3,	/* NETDEV_UNREGISTER of a netns move */
+	XDPGUARD_NETDEV_RENAME = 4,
+};
+
+int xdpguard_notifier_dev(unsigned long event, void *info, char *name, int *what);
 
 #endif

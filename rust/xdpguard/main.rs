@@ -1139,7 +1139,9 @@ impl Drop for Running {
         drop(wq);
         let attached = core::mem::take(&mut self.0.state.lock().attached);
         let n = attached.iter().filter(|a| a.is_some()).count();
-        pr_info!("detaching from {n} interface(s)\n");
+        if n > 0 {
+            pr_info!("detaching from {n} interface(s)\n");
+        }
         drop(attached);
     }
 }
