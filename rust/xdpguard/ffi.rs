@@ -12,8 +12,7 @@
 //! Rust.
 
 use crate::uapi::{
-    obj_name, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP,
-    BPF_XDP,
+    obj_name, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP,
 };
 use core::{
     cell::UnsafeCell,
@@ -48,8 +47,12 @@ extern "C" {
     fn xdpguard_alloc_wq() -> *mut bindings::workqueue_struct;
     fn xdpguard_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     fn xdpguard_notifier_unregister(nb: *mut bindings::notifier_block);
-    fn xdpguard_notifier_dev(event: c_ulong, info: *mut c_void, name: *mut u8, what: *mut c_int)
-        -> c_int;
+    fn xdpguard_notifier_dev(
+        event: c_ulong,
+        info: *mut c_void,
+        name: *mut u8,
+        what: *mut c_int,
+    ) -> c_int;
 }
 
 // `enum bpf_cmd` (UAPI, stable).
@@ -984,7 +987,10 @@ unsafe extern "C" fn show_file<const I: usize>(
     let mut len = text.len();
     if len > bindings::PAGE_SIZE - 1 {
         let cut = &text[..bindings::PAGE_SIZE - 1];
-        len = cut.iter().rposition(|&b| b == b'\n').map_or(cut.len(), |i| i + 1);
+        len = cut
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(cut.len(), |i| i + 1);
     }
     // SAFETY: sysfs hands `show` a PAGE_SIZE buffer; we copy at most
     // PAGE_SIZE - 1 bytes from a buffer that does not overlap it.

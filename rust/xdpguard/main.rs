@@ -335,7 +335,9 @@ impl Pattern {
             IfName::new(entry, "ifaces=")?;
         } else {
             if entry.len() > PATTERN_MAX {
-                pr_err!("ifaces=: pattern '{shown}' is longer than {PATTERN_MAX} bytes; shorten it\n");
+                pr_err!(
+                    "ifaces=: pattern '{shown}' is longer than {PATTERN_MAX} bytes; shorten it\n"
+                );
                 return Err(EINVAL);
             }
             if !valid_name_bytes(entry) {
@@ -564,7 +566,13 @@ fn attach(prog: &Fd, ifindex: i32, name: &IfName, mode: Mode) -> Result<(Attache
     };
     let name = name.shown();
     // ENODEV (the interface went away) is the caller's to report, or not.
-    let hint = |e: Error, otherwise| if e == ENODEV { None } else { Some(hint(e, otherwise)) };
+    let hint = |e: Error, otherwise| {
+        if e == ENODEV {
+            None
+        } else {
+            Some(hint(e, otherwise))
+        }
+    };
     let result = match mode {
         Mode::Native => try_mode(Attached::Native).inspect_err(|e| {
             if let Some(h) = hint(*e, "the driver has no native XDP or refuses it now (veth: bring the peer up; virtio_net: turn off LRO/GRO offloads); use mode=auto or mode=generic") {
@@ -883,7 +891,10 @@ impl Shared {
             Ok(ok) if !inflight.gone => ok,
             Ok(_) => {
                 // The link dies with the device; dropping it is all there is.
-                pr_info!("{}: went away while being attached\n", inflight.name.shown());
+                pr_info!(
+                    "{}: went away while being attached\n",
+                    inflight.name.shown()
+                );
                 return Err(ENODEV);
             }
             Err(e) => {
@@ -894,7 +905,10 @@ impl Shared {
                 }
                 drop(state);
                 if e == ENODEV && !origin.automatic() {
-                    pr_err!("{}: went away while being attached\n", inflight.name.shown());
+                    pr_err!(
+                        "{}: went away while being attached\n",
+                        inflight.name.shown()
+                    );
                 }
                 return Err(e);
             }
@@ -910,7 +924,10 @@ impl Shared {
         if let Err(e) = state.insert(a) {
             state.record_failure(name, e, origin);
             drop(state);
-            pr_err!("{}: out of memory recording the attachment; detached\n", name.shown());
+            pr_err!(
+                "{}: out of memory recording the attachment; detached\n",
+                name.shown()
+            );
             return Err(e);
         }
         state.clear_failures(&name);
@@ -931,7 +948,11 @@ impl Shared {
         let taken = self.state.lock().take_attachment(|a| a.name == *name);
         match taken {
             Some(a) => {
-                pr_info!("{}: detached (link {}, sysfs)\n", a.name.shown(), a.link.id());
+                pr_info!(
+                    "{}: detached (link {}, sysfs)\n",
+                    a.name.shown(),
+                    a.link.id()
+                );
                 Ok(())
             }
             None if ffi::ifindex_by_name(name.as_cstr()?).is_some() => Ok(()),
@@ -1045,7 +1066,11 @@ impl NetdevHandler for Handle {
                     let old = a.name;
                     a.name = name;
                     drop(state);
-                    pr_info!("{}: renamed to {}; stays attached\n", old.shown(), name.shown());
+                    pr_info!(
+                        "{}: renamed to {}; stays attached\n",
+                        old.shown(),
+                        name.shown()
+                    );
                     return;
                 }
                 if let Some(i) = state.inflight.as_mut().filter(|i| i.ifindex == ifindex) {
@@ -1068,14 +1093,21 @@ impl NetdevHandler for Handle {
                             a.link.id()
                         );
                     } else {
-                        pr_info!("{}: removed; its link {} is released\n", a.name.shown(), a.link.id());
+                        pr_info!(
+                            "{}: removed; its link {} is released\n",
+                            a.name.shown(),
+                            a.link.id()
+                        );
                     }
                 }
                 return;
             }
         };
         let busy = state.is_attached(ifindex)
-            || state.inflight.as_ref().is_some_and(|i| i.ifindex == ifindex);
+            || state
+                .inflight
+                .as_ref()
+                .is_some_and(|i| i.ifindex == ifindex);
         if busy || !shared.params.matches(name.as_bytes()) {
             return;
         }
@@ -1223,7 +1255,10 @@ fn attach_at_load(shared: &Arc<Shared>) -> Result {
     }
     let devices = ffi::netdevs()?;
     for p in params.patterns.iter().filter(|p| p.literal) {
-        if !devices.iter().any(|d| IfName::from_c(&d.name).as_bytes() == p.as_bytes()) {
+        if !devices
+            .iter()
+            .any(|d| IfName::from_c(&d.name).as_bytes() == p.as_bytes())
+        {
             pr_err!(
                 "ifaces=: no interface named '{}' in the initial network namespace (see `ip link`; a pattern like {}* also covers interfaces that appear later)\n",
                 p.shown(),
