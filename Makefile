@@ -66,7 +66,7 @@ host-test: bpf
 
 # Runs the kselftests in a VM booted from the test kernel.
 selftests: module cli
-	qemu/run.sh --name selftests -- selftests/run_kselftest.sh
+	qemu/run.sh --name selftests --timeout 3600 -- selftests/run_kselftest.sh
 
 # The differential test at scale: CASES frames (default 2 million).
 CASES ?= 2000000

@@ -71,12 +71,12 @@ counters_match() {
 	passes=$(xg_delta pass)
 	# Echo requests with ping's 56-byte payload: 14 + 20 + 8 + 56 = 98 bytes
 	# on IPv4, 14 + 40 + 8 + 56 = 118 on IPv6.
-	((drops == 2 * COUNT)) || fail "drop counter +$drops, want +$((2 * COUNT))"
-	((bytes == COUNT * (98 + 118))) || fail "drop bytes +$bytes, want +$((COUNT * (98 + 118)))"
-	(($(xg_delta rule_deny) == 2 * COUNT)) || fail "rule_deny +$(xg_delta rule_deny), want +$((2 * COUNT))"
+	((drops == 2 * COUNT)) || fail "drop counter +$drops, want +$((2 * COUNT))" || return
+	((bytes == COUNT * (98 + 118))) || fail "drop bytes +$bytes, want +$((COUNT * (98 + 118)))" || return
+	(($(xg_delta rule_deny) == 2 * COUNT)) || fail "rule_deny +$(xg_delta rule_deny), want +$((2 * COUNT))" || return
 	r1=$(xg_rule_counter 1)
 	r2=$(xg_rule_counter 2)
-	((r1 == COUNT && r2 == COUNT)) || fail "per-rule counters $r1 and $r2, want $COUNT each"
+	((r1 == COUNT && r2 == COUNT)) || fail "per-rule counters $r1 and $r2, want $COUNT each" || return
 	# Passed: the first IPv4 round and both allowed rounds, plus whatever
 	# link-local chatter (IPv6 router solicitations, MLD) crossed meanwhile.
 	((passes >= 3 * COUNT)) || fail "pass counter +$passes, want at least +$((3 * COUNT))"

@@ -105,8 +105,8 @@ proto = "tcp"
 dport = 22
 EOF
 	xg_snapshot
-	! tcp_connects 192.0.2.2 192.0.2.1 22 || fail "tcp/22 from 192.0.2.2 connected"
-	tcp_connects 192.0.2.2 192.0.2.1 80 || fail "tcp/80 from 192.0.2.2 did not connect"
+	! tcp_connects 192.0.2.2 192.0.2.1 22 || fail "tcp/22 from 192.0.2.2 connected" || return
+	tcp_connects 192.0.2.2 192.0.2.1 80 || fail "tcp/80 from 192.0.2.2 did not connect" || return
 	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
 	# The SYN and its retransmissions within the 2 s timeout.
 	(($(xg_rule_counter 1) >= 1)) || fail "rule 1 counted nothing"
@@ -183,8 +183,8 @@ EOF
 	xg_snapshot
 	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
 	expect_ping 2001:db8::2 2001:db8::1 5 || return 1
-	(($(xg_delta essential) >= 2)) || fail "essential grew by $(xg_delta essential), want ARP and ND counted"
-	! tcp_connects 192.0.2.2 192.0.2.1 80 || fail "tcp/80 connected under default deny"
+	(($(xg_delta essential) >= 2)) || fail "essential grew by $(xg_delta essential), want ARP and ND counted" || return
+	! tcp_connects 192.0.2.2 192.0.2.1 80 || fail "tcp/80 connected under default deny" || return
 	(($(xg_delta default_deny) >= 1)) || fail "default_deny counted nothing"
 }
 check "default deny keeps ARP and neighbour discovery working (safe by default)" default_deny_essential
@@ -307,8 +307,8 @@ EOF
 	xg_snapshot
 	local got
 	got=$(received 192.0.2.2 192.0.2.1 20 0.05)
-	((got >= 3 && got <= 6)) || fail "$got of 20 replies got through a 1 pps, burst 3 limit"
-	(($(xg_delta rate_limit) >= 14)) || fail "rate_limit grew by $(xg_delta rate_limit)"
+	((got >= 3 && got <= 6)) || fail "$got of 20 replies got through a 1 pps, burst 3 limit" || return
+	(($(xg_delta rate_limit) >= 14)) || fail "rate_limit grew by $(xg_delta rate_limit)" || return
 	expect_ping 198.51.100.2 198.51.100.1 5
 }
 check "a per-source rate limit passes its burst and drops the rest of a flood" rate_limit
@@ -323,7 +323,7 @@ burst = 3
 EOF
 	xg_snapshot
 	pkt tcp-syn 192.0.2.2 192.0.2.1 20 80 || return 1
-	(($(xg_delta syn_flood) >= 15)) || fail "syn_flood grew by $(xg_delta syn_flood), want at least 15"
+	(($(xg_delta syn_flood) >= 15)) || fail "syn_flood grew by $(xg_delta syn_flood), want at least 15" || return
 	tcp_connects 198.51.100.2 198.51.100.1 80 || fail "another source could not connect"
 }
 check "the SYN-flood guard limits TCP SYNs per source" syn_guard
