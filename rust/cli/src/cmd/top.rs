@@ -162,7 +162,7 @@ fn line(v: &Value) -> String {
 
 /// Runs `top`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    if !(a.interval > 0.0) {
+    if !a.interval.is_finite() || a.interval <= 0.0 {
         return Err(Failure::new(
             xdpguard::sys::EXIT_USAGE,
             "--interval must be a positive number of seconds",
