@@ -94,26 +94,36 @@ impl Guard {
         v
     }
 
-    /// Verdict counters per ingress interface (`xdpg_if_stats`), summed
-    /// over CPUs: `(ifindex, counters)` sorted by ifindex.
+    /// Verdict counters per ingress interface (`xdpg_if_stats` and
+    /// `xdpg_if_hash`), summed over CPUs: `(ifindex, counters)` of the
+    /// interfaces that saw frames, sorted by ifindex.
     pub fn iface_counters(&self) -> Result<Vec<(u32, IfCounters)>, Error> {
-        let map = self.map(MAP_IF_STATS);
-        let e = io_err(MAPS[MAP_IF_STATS].name);
-        let mut out = Vec::new();
-        for k in map.keys::<u32>().map_err(&e)? {
-            let per_cpu: Vec<IfCounters> = match map.lookup_percpu(&k) {
-                Ok(v) => v,
-                // Deleted between listing and lookup.
-                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
-                Err(err) => return Err(e(err)),
-            };
-            let sum = per_cpu
+        let sum = |per_cpu: Vec<IfCounters>| {
+            per_cpu
                 .iter()
                 .fold(IfCounters::default(), |a, c| IfCounters {
                     pass: rates::add(a.pass, c.pass),
                     drop: rates::add(a.drop, c.drop),
-                });
-            out.push((k, sum));
+                })
+        };
+        let mut out = Vec::new();
+        let array = self.map(MAP_IF_STATS);
+        let e = io_err(MAPS[MAP_IF_STATS].name);
+        for i in 1..IF_STATS_ARRAY {
+            let c = sum(array.lookup_percpu(&i).map_err(&e)?);
+            if c != IfCounters::default() {
+                out.push((i, c));
+            }
+        }
+        let hash = self.map(MAP_IF_HASH);
+        let e = io_err(MAPS[MAP_IF_HASH].name);
+        for k in hash.keys::<u32>().map_err(&e)? {
+            match hash.lookup_percpu(&k) {
+                Ok(v) => out.push((k, sum(v))),
+                // Deleted between listing and lookup.
+                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(err) => return Err(e(err)),
+            }
         }
         out.sort_by_key(|(k, _)| *k);
         Ok(out)

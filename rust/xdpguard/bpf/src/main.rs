@@ -56,7 +56,9 @@ static RULE_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(MAX_RULE
 #[map(name = "xdpg_samples")]
 static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_BYTES, 0);
 #[map(name = "xdpg_if_stats")]
-static IF_STATS: PerCpuHashMap<u32, IfCounters> = PerCpuHashMap::with_max_entries(IF_STATS_MAX, 0);
+static IF_STATS: PerCpuArray<IfCounters> = PerCpuArray::with_max_entries(IF_STATS_ARRAY, 0);
+#[map(name = "xdpg_if_hash")]
+static IF_HASH: PerCpuHashMap<u32, IfCounters> = PerCpuHashMap::with_max_entries(IF_HASH_MAX, 0);
 #[map(name = "xdpg_scratch")]
 static SCRATCH: PerCpuArray<Facts> = PerCpuArray::with_max_entries(1, 0);
 // The scratch map's value size comes from the ABI (checked by the skeleton).
@@ -771,12 +773,30 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
     xdp_action::XDP_PASS
 }
 
-/// Counts the verdict on the ingress interface (`xdpg_if_stats`); the
-/// first frame on an interface makes its entry.
+/// Counts the verdict on the ingress interface: in the array
+/// `xdpg_if_stats` for small ifindexes (an inlined lookup), else in the
+/// hash `xdpg_if_hash`, where the first frame on an interface makes its
+/// entry.
 #[inline(always)]
 fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
     let ifindex = ingress_ifindex(ctx);
-    if let Some(c) = IF_STATS.get_ptr_mut(&ifindex) {
+    if ifindex < IF_STATS_ARRAY {
+        if let Some(c) = IF_STATS.get_ptr_mut(ifindex) {
+            // SAFETY: a per-CPU array lookup returns this CPU's value,
+            // which nothing else writes while XDP runs here.
+            let c = unsafe {
+                if drop {
+                    &mut (*c).drop
+                } else {
+                    &mut (*c).pass
+                }
+            };
+            c.packets += 1;
+            c.bytes += len;
+        }
+        return;
+    }
+    if let Some(c) = IF_HASH.get_ptr_mut(&ifindex) {
         // SAFETY: a per-CPU hash lookup returns this CPU's value, which
         // nothing else writes while XDP runs here.
         let c = unsafe {
@@ -807,8 +827,8 @@ fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
     };
     // BPF_ANY: if another CPU made the entry meanwhile, this writes only
     // this CPU's value, which was still zero. A full map (more than
-    // IF_STATS_MAX interfaces) loses the count, nothing else.
-    let _ = IF_STATS.insert(&ifindex, &v, 0);
+    // IF_HASH_MAX such interfaces) loses the count, nothing else.
+    let _ = IF_HASH.insert(&ifindex, &v, 0);
 }
 
 /// Puts the start of a dropped frame into the sample ring buffer, at most
