@@ -15,6 +15,8 @@ pub const PROG_NAME: &str = "xdpguard";
 pub const BPF_MAP_TYPE_HASH: u32 = 1;
 /// `BPF_MAP_TYPE_ARRAY`.
 pub const BPF_MAP_TYPE_ARRAY: u32 = 2;
+/// `BPF_MAP_TYPE_PERCPU_HASH`.
+pub const BPF_MAP_TYPE_PERCPU_HASH: u32 = 5;
 /// `BPF_MAP_TYPE_PERCPU_ARRAY`.
 pub const BPF_MAP_TYPE_PERCPU_ARRAY: u32 = 6;
 /// `BPF_MAP_TYPE_LRU_HASH`.
@@ -364,6 +366,17 @@ pub struct Counter {
     pub bytes: u64,
 }
 
+/// Value of `xdpg_if_stats` and `xdpg_if_hash` (per CPU, keyed by the
+/// ingress ifindex, `u32`): the verdicts returned on that interface.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IfCounters {
+    /// Frames passed (`XDP_PASS`, including monitor mode's would-drops).
+    pub pass: Counter,
+    /// Frames dropped (`XDP_DROP`).
+    pub drop: Counter,
+}
+
 /// Description of one BPF map, as the module creates it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MapSpec {
@@ -391,6 +404,14 @@ pub const MAC_MAX: u32 = 8192;
 pub const BUCKETS_MAX: u32 = 65536;
 /// Most per-interface default policies.
 pub const IFACES_MAX: u32 = 256;
+/// Interfaces with an ifindex below this count their verdicts in the
+/// per-CPU array `xdpg_if_stats` (index = ifindex; the kernel inlines the
+/// lookup, so it costs a few instructions).
+pub const IF_STATS_ARRAY: u32 = 1024;
+/// Most interfaces with a larger ifindex (namespaces and containers
+/// created and deleted for a long time) counted in the per-CPU hash
+/// `xdpg_if_hash`, whose entry the first frame on such an interface makes.
+pub const IF_HASH_MAX: u32 = 1024;
 
 /// Index in [`MAPS`]: the active generation (`u32`, one entry).
 pub const MAP_ACTIVE: usize = 0;
@@ -455,11 +476,18 @@ pub struct Sample {
 pub const MAP_SCRATCH: usize = 13;
 /// Size of the scratch value.
 pub const SCRATCH_SIZE: u32 = 128;
+/// Index in [`MAPS`]: per-CPU verdict counters per ingress interface
+/// with ifindex below `IF_STATS_ARRAY` (array index = ifindex), for rates
+/// per interface.
+pub const MAP_IF_STATS: usize = 15;
+/// Index in [`MAPS`]: the same for larger ifindexes (per-CPU hash,
+/// `u32` ifindex → `IfCounters`).
+pub const MAP_IF_HASH: usize = 16;
 
 /// Every map of the program. The XDP program declares the same maps (names
 /// are literals there, as aya's `#[map]` wants); `xdpguard-skel` fails the
 /// build if the compiled program's map definitions differ from this table.
-pub const MAPS: [MapSpec; 15] = [
+pub const MAPS: [MapSpec; 17] = [
     MapSpec {
         name: "xdpg_active",
         map_type: BPF_MAP_TYPE_ARRAY,
@@ -578,6 +606,22 @@ pub const MAPS: [MapSpec; 15] = [
         key_size: 0,
         value_size: 0,
         max_entries: SAMPLES_BYTES,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_if_stats",
+        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+        key_size: 4,
+        value_size: core::mem::size_of::<IfCounters>() as u32,
+        max_entries: IF_STATS_ARRAY,
+        flags: 0,
+    },
+    MapSpec {
+        name: "xdpg_if_hash",
+        map_type: BPF_MAP_TYPE_PERCPU_HASH,
+        key_size: 4,
+        value_size: core::mem::size_of::<IfCounters>() as u32,
+        max_entries: IF_HASH_MAX,
         flags: 0,
     },
 ];

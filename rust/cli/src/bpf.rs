@@ -16,6 +16,9 @@ const BPF_PROG_GET_FD_BY_ID: i64 = 13;
 const BPF_MAP_GET_FD_BY_ID: i64 = 14;
 const BPF_MAP_UPDATE_BATCH: i64 = 26;
 const BPF_PROG_LOAD: i64 = 5;
+const BPF_OBJ_PIN: i64 = 6;
+const BPF_OBJ_GET: i64 = 7;
+const BPF_OBJ_GET_INFO_BY_FD: i64 = 15;
 
 use xdpguard_abi::uapi::{obj_name, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP};
 
@@ -73,6 +76,22 @@ struct TestRunAttr {
     _pad: u32,
 }
 
+#[repr(C)]
+#[derive(Default)]
+struct ObjAttr {
+    pathname: u64,
+    bpf_fd: u32,
+    file_flags: u32,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+
 /// Marks the attribute layouts above. Each has explicit fields for every
 /// byte (no implicit padding), checked below.
 trait Attr {}
@@ -81,7 +100,11 @@ const _: () = {
     assert!(std::mem::size_of::<IdAttr>() == 12);
     assert!(std::mem::size_of::<BatchAttr>() == 56);
     assert!(std::mem::size_of::<TestRunAttr>() == 80);
+    assert!(std::mem::size_of::<ObjAttr>() == 16);
+    assert!(std::mem::size_of::<InfoAttr>() == 16);
 };
+impl Attr for ObjAttr {}
+impl Attr for InfoAttr {}
 impl Attr for ElemAttr {}
 impl Attr for IdAttr {}
 impl Attr for BatchAttr {}
@@ -142,6 +165,8 @@ unsafe impl Pod for xdpguard_abi::MacKey {}
 unsafe impl Pod for xdpguard_abi::LimitConfig {}
 // SAFETY: as above.
 unsafe impl Pod for xdpguard_abi::Counter {}
+// SAFETY: as above (two `Counter`s).
+unsafe impl Pod for xdpguard_abi::IfCounters {}
 
 fn ptr<T>(v: &T) -> u64 {
     v as *const T as u64
@@ -231,9 +256,18 @@ impl Map {
 
     /// Every key of the map.
     pub fn keys<K: Pod + Default>(&self) -> io::Result<Vec<K>> {
+        Ok(self.keys_upto(usize::MAX)?.0)
+    }
+
+    /// The map's keys, at most `cap` of them; the flag says whether the
+    /// map has more.
+    pub fn keys_upto<K: Pod + Default>(&self, cap: usize) -> io::Result<(Vec<K>, bool)> {
         let mut out = Vec::new();
         let mut cur: Option<K> = None;
         loop {
+            if out.len() >= cap {
+                return Ok((out, true));
+            }
             let mut next = K::default();
             let mut a = ElemAttr {
                 map_fd: self.fd.as_raw_fd() as u32,
@@ -246,7 +280,7 @@ impl Map {
                     out.push(next);
                     cur = Some(next);
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(out),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok((out, false)),
                 Err(e) => return Err(e),
             }
         }
@@ -298,6 +332,122 @@ impl Map {
     }
 }
 
+/// What `BPF_OBJ_GET_INFO_BY_FD` says about a map.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MapInfo {
+    /// `BPF_MAP_TYPE_*`.
+    pub map_type: u32,
+    /// Map id.
+    pub id: u32,
+    /// Key size in bytes.
+    pub key_size: u32,
+    /// Value size in bytes.
+    pub value_size: u32,
+    /// Capacity.
+    pub max_entries: u32,
+    /// `BPF_F_*` flags.
+    pub flags: u32,
+    /// Name (at most 15 bytes).
+    pub name: String,
+}
+
+/// What `BPF_OBJ_GET_INFO_BY_FD` says about a program.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgInfo {
+    /// Program id.
+    pub id: u32,
+    /// Bytes of JIT-compiled machine code (0: not JIT-compiled).
+    pub jited_len: u32,
+    /// Bytes of verified (translated) BPF instructions.
+    pub xlated_len: u32,
+    /// Name.
+    pub name: String,
+    /// Instructions the verifier processed.
+    pub verified_insns: u32,
+}
+
+fn c_name(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` into a zeroed buffer of 256 bytes (larger than
+/// the 6.12 `bpf_prog_info` and `bpf_map_info`; the kernel fills what it
+/// knows and leaves pointer fields, which stay zero, alone).
+fn obj_info(fd: &OwnedFd) -> io::Result<[u8; 256]> {
+    let mut buf = [0u64; 32];
+    let mut a = InfoAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: 256,
+        info: buf.as_mut_ptr() as u64,
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a)?;
+    let mut out = [0u8; 256];
+    for (i, w) in buf.iter().enumerate() {
+        out[i * 8..i * 8 + 8].copy_from_slice(&w.to_ne_bytes());
+    }
+    Ok(out)
+}
+
+fn u32_at(b: &[u8], off: usize) -> u32 {
+    u32::from_ne_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+}
+
+fn path_c(path: &std::path::Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+/// Opens the BPF object pinned at `path` (`BPF_OBJ_GET`).
+pub fn obj_get(path: &std::path::Path) -> io::Result<OwnedFd> {
+    let c = path_c(path)?;
+    let mut a = ObjAttr {
+        pathname: c.as_ptr() as u64,
+        ..Default::default()
+    };
+    Ok(owned(sys_bpf(BPF_OBJ_GET, &mut a)?))
+}
+
+/// Map info of the map behind `fd`.
+pub fn map_info_of(fd: &OwnedFd) -> io::Result<MapInfo> {
+    let b = obj_info(fd)?;
+    Ok(MapInfo {
+        map_type: u32_at(&b, 0),
+        id: u32_at(&b, 4),
+        key_size: u32_at(&b, 8),
+        value_size: u32_at(&b, 12),
+        max_entries: u32_at(&b, 16),
+        flags: u32_at(&b, 20),
+        name: c_name(&b[24..40]),
+    })
+}
+
+impl Map {
+    /// Opens the map pinned at `path`.
+    pub fn from_pin(path: &std::path::Path) -> io::Result<Map> {
+        let fd = obj_get(path)?;
+        let id = map_info_of(&fd)?.id;
+        Ok(Map { fd, id })
+    }
+
+    /// Pins the map at `path` in a BPF file system (`BPF_OBJ_PIN`).
+    pub fn pin(&self, path: &std::path::Path) -> io::Result<()> {
+        let c = path_c(path)?;
+        let mut a = ObjAttr {
+            pathname: c.as_ptr() as u64,
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            file_flags: 0,
+        };
+        sys_bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
+    }
+
+    /// Type, sizes and name of the map.
+    pub fn info(&self) -> io::Result<MapInfo> {
+        map_info_of(&self.fd)
+    }
+}
+
 /// A BPF program opened by id.
 pub struct Prog {
     fd: OwnedFd,
@@ -320,6 +470,18 @@ impl Prog {
         };
         Ok(Prog {
             fd: owned(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut a)?),
+        })
+    }
+
+    /// Id, sizes and name of the program.
+    pub fn info(&self) -> io::Result<ProgInfo> {
+        let b = obj_info(&self.fd)?;
+        Ok(ProgInfo {
+            id: u32_at(&b, 4),
+            jited_len: u32_at(&b, 16),
+            xlated_len: u32_at(&b, 20),
+            name: c_name(&b[64..80]),
+            verified_insns: u32_at(&b, 216),
         })
     }
 

@@ -3,6 +3,11 @@
 //! Userspace access to a loaded xdpguard module: find its maps, write rule-set images, swap generations, read counters.
 
 pub mod bpf;
+pub mod pins;
+pub mod rates;
+pub mod samples;
+pub mod sys;
+pub mod sysfs;
 
 use std::{collections::HashMap, io, path::Path, thread, time::Duration};
 
@@ -54,9 +59,7 @@ impl Guard {
     /// Opens the objects listed under `dir` (the module's sysfs directory).
     pub fn open_at(dir: &Path) -> Result<Guard, Error> {
         let read = |f: &str| std::fs::read_to_string(dir.join(f));
-        let prog = read("prog_id").map_err(|_| {
-            Error("the xdpguard module is not loaded (insmod xdpguard.ko ifaces=IFACE,...)".into())
-        })?;
+        let prog = read("prog_id").map_err(|_| Error(sys::NOT_LOADED.into()))?;
         let prog_id = prog
             .trim()
             .parse()
@@ -82,6 +85,48 @@ impl Guard {
             }
         }
         Ok(Guard { prog_id, maps })
+    }
+
+    /// Every map of the module, by name (sorted).
+    pub fn maps_by_name(&self) -> Vec<(String, &Map)> {
+        let mut v: Vec<(String, &Map)> = self.maps.iter().map(|(n, m)| (n.clone(), m)).collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Verdict counters per ingress interface (`xdpg_if_stats` and
+    /// `xdpg_if_hash`), summed over CPUs: `(ifindex, counters)` of the
+    /// interfaces that saw frames, sorted by ifindex.
+    pub fn iface_counters(&self) -> Result<Vec<(u32, IfCounters)>, Error> {
+        let sum = |per_cpu: Vec<IfCounters>| {
+            per_cpu
+                .iter()
+                .fold(IfCounters::default(), |a, c| IfCounters {
+                    pass: rates::add(a.pass, c.pass),
+                    drop: rates::add(a.drop, c.drop),
+                })
+        };
+        let mut out = Vec::new();
+        let array = self.map(MAP_IF_STATS);
+        let e = io_err(MAPS[MAP_IF_STATS].name);
+        for i in 1..IF_STATS_ARRAY {
+            let c = sum(array.lookup_percpu(&i).map_err(&e)?);
+            if c != IfCounters::default() {
+                out.push((i, c));
+            }
+        }
+        let hash = self.map(MAP_IF_HASH);
+        let e = io_err(MAPS[MAP_IF_HASH].name);
+        for k in hash.keys::<u32>().map_err(&e)? {
+            match hash.lookup_percpu(&k) {
+                Ok(v) => out.push((k, sum(v))),
+                // Deleted between listing and lookup.
+                Err(err) if err.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(err) => return Err(e(err)),
+            }
+        }
+        out.sort_by_key(|(k, _)| *k);
+        Ok(out)
     }
 
     /// The map at `index` of `abi::MAPS`.

@@ -5,8 +5,10 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use xdpguard::Guard;
+use xdpguard::sys::Failure;
 use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
+
+mod cmd;
 use xdpguard_rules::RuleSet;
 
 /// Control the xdpguard XDP firewall module.
@@ -14,7 +16,7 @@ use xdpguard_rules::RuleSet;
 #[command(
     version,
     about,
-    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply rules.toml\n  xdpguard stats --json"
+    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply rules.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -38,14 +40,34 @@ enum Cmd {
     },
     /// Print samples of dropped packets as they come (rate-limited by the
     /// rule set's `samples` setting).
-    Log {
-        /// Stop after this many samples.
-        #[arg(long)]
-        count: Option<usize>,
-        /// Stop after this many seconds.
-        #[arg(long)]
-        timeout: Option<f64>,
-    },
+    #[command(
+        after_help = "Examples:\n  xdpguard log\n  xdpguard log --json --count 10 --timeout 5"
+    )]
+    Log(cmd::log::Args),
+    /// Write samples of dropped packets to a pcap file (tcpdump -r FILE).
+    #[command(
+        after_help = "Examples:\n  xdpguard capture -w drops.pcap --count 100\n  xdpguard capture -w - --timeout 10 | tcpdump -n -r -"
+    )]
+    Capture(cmd::capture::Args),
+    /// Pin the module's maps under /sys/fs/bpf/xdpguard (idempotent;
+    /// replaces stale pins).
+    #[command(
+        after_help = "Examples:\n  xdpguard pin\n  xdpguard pin --wait 30    # from udev, as the module loads\n  bpftool map dump pinned /sys/fs/bpf/xdpguard/xdpg_active"
+    )]
+    Pin(cmd::pin::PinArgs),
+    /// Remove /sys/fs/bpf/xdpguard and every pin in it (also stale ones).
+    Unpin,
+    /// Module, interfaces, program, maps, pins, rule set and counters.
+    #[command(
+        after_help = "Examples:\n  xdpguard status\n  xdpguard status --json | jq .interfaces"
+    )]
+    Status(cmd::status::Args),
+    /// Live rates per interface, verdict and reason, redrawn every interval.
+    #[command(
+        visible_alias = "watch",
+        after_help = "Examples:\n  xdpguard top\n  xdpguard top --interval 2\n  xdpguard watch --json --count 5 | jq .interfaces"
+    )]
+    Top(cmd::top::Args),
     /// Verdict and reason counters (and per-rule counters with --rules).
     Stats {
         /// Print JSON.
@@ -65,7 +87,7 @@ fn load(file: &str) -> Result<RuleSet, String> {
     })
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<(), Failure> {
     match cli.cmd {
         Cmd::Check { file } => {
             let rs = load(&file)?;
@@ -94,7 +116,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 );
                 return Ok(());
             }
-            let guard = Guard::open().map_err(|e| e.to_string())?;
+            let guard = xdpguard::sys::open_guard()?;
             // Guard::apply compiles once, for the generation it switches to.
             let img = guard.apply(&rs).map_err(|e| format!("{file}: {e}"))?;
             println!(
@@ -103,30 +125,14 @@ fn run(cli: Cli) -> Result<(), String> {
                 img.generation
             );
         }
-        Cmd::Log { count, timeout } => {
-            let guard = Guard::open().map_err(|e| e.to_string())?;
-            let mut ring = guard.samples().map_err(|e| e.to_string())?;
-            let start = std::time::Instant::now();
-            let mut seen = 0;
-            loop {
-                ring.poll(|rec| {
-                    if count.is_none_or(|c| seen < c) {
-                        if let Some(line) = xdpguard::describe_sample(rec) {
-                            println!("{line}");
-                            seen += 1;
-                        }
-                    }
-                });
-                let done = count.is_some_and(|c| seen >= c)
-                    || timeout.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
-                if done {
-                    break;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-        }
+        Cmd::Log(a) => cmd::log::run(a)?,
+        Cmd::Capture(a) => cmd::capture::run(a)?,
+        Cmd::Pin(a) => cmd::pin::pin(a)?,
+        Cmd::Unpin => cmd::pin::unpin()?,
+        Cmd::Status(a) => cmd::status::run(a)?,
+        Cmd::Top(a) => cmd::top::run(a)?,
         Cmd::Stats { json, rules } => {
-            let guard = Guard::open().map_err(|e| e.to_string())?;
+            let guard = xdpguard::sys::open_guard()?;
             let stats = guard
                 .counters(MAP_STATS, STAT_COUNT)
                 .map_err(|e| e.to_string())?;
@@ -180,7 +186,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("xdpguard: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(e.code)
         }
     }
 }

@@ -19,7 +19,9 @@ use aya_ebpf::{
     helpers::bpf_ktime_get_ns,
     helpers::gen::bpf_xdp_load_bytes,
     macros::{map, xdp},
-    maps::{lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, RingBuf},
+    maps::{
+        lpm_trie::Key, Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf,
+    },
     programs::XdpContext,
 };
 use xdpguard_abi::*;
@@ -53,6 +55,10 @@ static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STAT_COUNT, 0
 static RULE_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(MAX_RULE_IDS, 0);
 #[map(name = "xdpg_samples")]
 static SAMPLES: RingBuf = RingBuf::with_byte_size(SAMPLES_BYTES, 0);
+#[map(name = "xdpg_if_stats")]
+static IF_STATS: PerCpuArray<IfCounters> = PerCpuArray::with_max_entries(IF_STATS_ARRAY, 0);
+#[map(name = "xdpg_if_hash")]
+static IF_HASH: PerCpuHashMap<u32, IfCounters> = PerCpuHashMap::with_max_entries(IF_HASH_MAX, 0);
 #[map(name = "xdpg_scratch")]
 static SCRATCH: PerCpuArray<Facts> = PerCpuArray::with_max_entries(1, 0);
 // The scratch map's value size comes from the ABI (checked by the skeleton).
@@ -756,13 +762,73 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
     }
     if d.action == ACTION_DENY && cfg.monitor == 0 {
         count(&STATS, STAT_DROP, len);
+        count_iface(ctx, true, len);
         return xdp_action::XDP_DROP;
     }
     if d.action == ACTION_DENY {
         count(&STATS, REASON_MONITOR, len);
     }
     count(&STATS, STAT_PASS, len);
+    count_iface(ctx, false, len);
     xdp_action::XDP_PASS
+}
+
+/// Counts the verdict on the ingress interface: in the array
+/// `xdpg_if_stats` for small ifindexes (an inlined lookup), else in the
+/// hash `xdpg_if_hash`, where the first frame on an interface makes its
+/// entry.
+#[inline(always)]
+fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
+    let ifindex = ingress_ifindex(ctx);
+    if ifindex < IF_STATS_ARRAY {
+        if let Some(c) = IF_STATS.get_ptr_mut(ifindex) {
+            // SAFETY: a per-CPU array lookup returns this CPU's value,
+            // which nothing else writes while XDP runs here.
+            let c = unsafe {
+                if drop {
+                    &mut (*c).drop
+                } else {
+                    &mut (*c).pass
+                }
+            };
+            c.packets += 1;
+            c.bytes += len;
+        }
+        return;
+    }
+    if let Some(c) = IF_HASH.get_ptr_mut(&ifindex) {
+        // SAFETY: a per-CPU hash lookup returns this CPU's value, which
+        // nothing else writes while XDP runs here.
+        let c = unsafe {
+            if drop {
+                &mut (*c).drop
+            } else {
+                &mut (*c).pass
+            }
+        };
+        c.packets += 1;
+        c.bytes += len;
+        return;
+    }
+    let one = Counter {
+        packets: 1,
+        bytes: len,
+    };
+    let v = if drop {
+        IfCounters {
+            pass: Counter::default(),
+            drop: one,
+        }
+    } else {
+        IfCounters {
+            pass: one,
+            drop: Counter::default(),
+        }
+    };
+    // BPF_ANY: if another CPU made the entry meanwhile, this writes only
+    // this CPU's value, which was still zero. A full map (more than
+    // IF_HASH_MAX such interfaces) loses the count, nothing else.
+    let _ = IF_HASH.insert(&ifindex, &v, 0);
 }
 
 /// Puts the start of a dropped frame into the sample ring buffer, at most

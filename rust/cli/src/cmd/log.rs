@@ -1,0 +1,98 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xdpguard log`: decoded drop samples as they come, as text or JSON lines.
+
+use std::time::{Duration, Instant};
+
+use xdpguard::{samples, sys::Failure, Guard};
+use xdpguard_abi::{Config, MAP_CONFIG};
+
+/// Options of `log`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Stop after this many samples.
+    #[arg(long)]
+    pub count: Option<usize>,
+    /// Stop after this many seconds.
+    #[arg(long)]
+    pub timeout: Option<f64>,
+    /// One JSON object per sample and line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Warns on stderr when the active rule set samples nothing.
+pub fn warn_if_not_sampling(guard: &Guard) {
+    let cfg: Option<Config> = guard
+        .active()
+        .ok()
+        .and_then(|g| guard.map(MAP_CONFIG).lookup(&g).ok().flatten());
+    if cfg.is_some_and(|c| c.sample_rate == 0) {
+        eprintln!(
+            "xdpguard: the active rule set samples no drops (samples = 0); \
+             set `samples = N` (per second per CPU) in the rule file"
+        );
+    }
+}
+
+/// Polls the sample ring buffer, calling `f` with each sample, until
+/// `count` samples or `timeout` seconds.
+pub fn each_sample(
+    guard: &Guard,
+    count: Option<usize>,
+    timeout: Option<f64>,
+    mut f: impl FnMut(&xdpguard_abi::Sample) -> Result<(), Failure>,
+) -> Result<usize, Failure> {
+    let mut ring = guard.samples()?;
+    let start = Instant::now();
+    let mut seen = 0;
+    let mut err = None;
+    loop {
+        ring.poll(|rec| {
+            if err.is_none() && count.is_none_or(|c| seen < c) {
+                if let Some(s) = samples::decode(rec) {
+                    match f(&s) {
+                        Ok(()) => seen += 1,
+                        Err(e) => err = Some(e),
+                    }
+                }
+            }
+        });
+        if let Some(e) = err {
+            return Err(e);
+        }
+        let done = count.is_some_and(|c| seen >= c)
+            || timeout.is_some_and(|t| start.elapsed().as_secs_f64() >= t);
+        if done {
+            return Ok(seen);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Runs `log`.
+pub fn run(a: Args) -> Result<(), Failure> {
+    let guard = xdpguard::sys::open_guard()?;
+    warn_if_not_sampling(&guard);
+    let offset = samples::monotonic_offset_ns();
+    each_sample(&guard, a.count, a.timeout, |s| {
+        if a.json {
+            println!("{}", samples::to_json(s, offset));
+        } else if let Some(line) = xdpguard::describe_sample(bytes_of(s)) {
+            println!("{line}");
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+fn bytes_of(s: &xdpguard_abi::Sample) -> &[u8] {
+    // SAFETY: `Sample` is plain repr(C) data without implicit padding;
+    // the slice covers exactly the value and lives as long as it.
+    unsafe {
+        std::slice::from_raw_parts(
+            s as *const xdpguard_abi::Sample as *const u8,
+            std::mem::size_of::<xdpguard_abi::Sample>(),
+        )
+    }
+}

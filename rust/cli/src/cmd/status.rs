@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `xdpguard status`: module, interfaces, program, maps, pins, rule set and
+//! counters in one view (or one JSON object).
+
+use std::path::Path;
+
+use serde_json::{json, Map as JMap, Value};
+use xdpguard::{
+    pins::{self, PIN_DIR},
+    sys,
+    sys::Failure,
+    sysfs, Guard,
+};
+use xdpguard_abi::*;
+
+/// Options of `status`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Keys counted per map at most (more are reported as `entries_capped`).
+const COUNT_CAP: usize = 100_000;
+
+fn map_type_name(t: u32) -> &'static str {
+    match t {
+        BPF_MAP_TYPE_HASH => "hash",
+        BPF_MAP_TYPE_ARRAY => "array",
+        BPF_MAP_TYPE_PERCPU_HASH => "percpu_hash",
+        BPF_MAP_TYPE_PERCPU_ARRAY => "percpu_array",
+        BPF_MAP_TYPE_LRU_HASH => "lru_hash",
+        BPF_MAP_TYPE_LPM_TRIE => "lpm_trie",
+        BPF_MAP_TYPE_RINGBUF => "ringbuf",
+        _ => "other",
+    }
+}
+
+fn action_name(a: u8) -> &'static str {
+    if a == ACTION_DENY {
+        "deny"
+    } else {
+        "allow"
+    }
+}
+
+fn counter(c: &Counter) -> Value {
+    json!({"packets": c.packets, "bytes": c.bytes})
+}
+
+fn pins_json(module: Option<&[(String, u32)]>) -> Value {
+    match pins::inspect(Path::new(PIN_DIR), module) {
+        Ok(p) => json!({
+            "dir": PIN_DIR,
+            "state": pins::summary(&p),
+            "maps": p.iter().filter(|p| p.state != pins::State::Missing || module.is_some()).map(|p| json!({
+                "name": p.name, "state": p.state.as_str(),
+                "pinned_id": p.pinned_id, "module_id": p.module_id,
+            })).collect::<Vec<_>>(),
+        }),
+        Err(e) => json!({"dir": PIN_DIR, "state": "unreadable", "error": e.to_string()}),
+    }
+}
+
+fn module_json(loaded: bool) -> Value {
+    let params: JMap<String, Value> = sysfs::parameters()
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    json!({
+        "loaded": loaded,
+        "state": sysfs::attr("initstate"),
+        "version": sysfs::attr("version"),
+        "srcversion": sysfs::attr("srcversion"),
+        "parameters": params,
+    })
+}
+
+/// Gathers everything `status` shows.
+fn gather(guard: &Guard) -> Result<Value, Failure> {
+    let err = |what: &str| {
+        let what = what.to_string();
+        move |e: std::io::Error| Failure::from(format!("{what}: {e}"))
+    };
+    let prog = guard.prog()?.info().map_err(err("program info"))?;
+
+    // Maps: info by fd, entries counted where a key walk is cheap.
+    let module_maps = pins::module_maps().unwrap_or_default();
+    let mut maps = Vec::new();
+    for (name, map) in guard.maps_by_name() {
+        let info = map.info().map_err(err(&name))?;
+        let (entries, capped) = match info.map_type {
+            BPF_MAP_TYPE_HASH
+            | BPF_MAP_TYPE_PERCPU_HASH
+            | BPF_MAP_TYPE_LRU_HASH
+            | BPF_MAP_TYPE_LPM_TRIE => {
+                let (n, capped) = count_keys(map, info.key_size as usize).map_err(err(&name))?;
+                (json!(n), capped)
+            }
+            BPF_MAP_TYPE_ARRAY | BPF_MAP_TYPE_PERCPU_ARRAY => (json!(info.max_entries), false),
+            _ => (Value::Null, false),
+        };
+        maps.push(json!({
+            "name": name, "id": map.id, "type": map_type_name(info.map_type),
+            "key_size": info.key_size, "value_size": info.value_size,
+            "max_entries": info.max_entries, "entries": entries, "entries_capped": capped,
+        }));
+    }
+
+    // The active rule set.
+    let g = guard.active()?;
+    let cfg: Config = guard
+        .map(MAP_CONFIG)
+        .lookup(&g)
+        .map_err(err("xdpg_config"))?
+        .unwrap_or_default();
+    let per_gen =
+        |m: usize, keep: &dyn Fn(&[u8]) -> bool, ks: usize| -> Result<(usize, bool), Failure> {
+            let (keys, capped) =
+                keys_bytes(guard.map(m), ks, COUNT_CAP).map_err(err(MAPS[m].name))?;
+            Ok((keys.iter().filter(|k| keep(k)).count(), capped))
+        };
+    let gb = g as u8;
+    let (v4, v4c) = per_gen(MAP_V4, &|k| k[4] == gb, MAPS[MAP_V4].key_size as usize)?;
+    let (v6, v6c) = per_gen(MAP_V6, &|k| k[4] == gb, MAPS[MAP_V6].key_size as usize)?;
+    let (macs, _) = per_gen(MAP_MAC, &|k| k[0] == gb, MAPS[MAP_MAC].key_size as usize)?;
+    let (ifpol, _) = per_gen(
+        MAP_IFACES,
+        &|k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) >> 31 == g,
+        4,
+    )?;
+    let mut limiters = 0;
+    for i in 1..MAX_LIMITS {
+        let l: Option<LimitConfig> = guard
+            .map(MAP_LIMITS)
+            .lookup(&(g * MAX_LIMITS + i))
+            .map_err(err("xdpg_limits"))?;
+        if l.is_some_and(|l| l.pps != 0 || l.bps != 0) {
+            limiters += 1;
+        }
+    }
+    let ruleset = json!({
+        "generation": g,
+        "default_policy": action_name(cfg.default_action),
+        "monitor": cfg.monitor != 0,
+        "malformed": if cfg.malformed_action == ACTION_DENY { "deny" } else { "pass" },
+        "fragments": match cfg.frag_policy { FRAG_DROP => "drop", FRAG_PASS => "pass", _ => "l3-only" },
+        "samples_per_second": cfg.sample_rate,
+        "compound_rules": cfg.all.count_ones(),
+        "ipv4_prefixes": v4, "ipv6_prefixes": v6,
+        "prefixes_capped": v4c || v6c,
+        "macs": macs, "interface_policies": ifpol, "limiters": limiters,
+    });
+
+    // Interfaces with their verdict counters.
+    let ifc = guard.iface_counters()?;
+    let interfaces: Vec<Value> = sysfs::links()
+        .into_iter()
+        .map(|l| {
+            let c = ifc
+                .iter()
+                .find(|(i, _)| *i == l.ifindex)
+                .map(|(_, c)| *c)
+                .unwrap_or_default();
+            json!({
+                "name": l.ifname, "ifindex": l.ifindex, "mode": l.mode, "link_id": l.link_id,
+                "pass": counter(&c.pass), "drop": counter(&c.drop),
+            })
+        })
+        .collect();
+
+    let stats = guard.counters(MAP_STATS, STAT_COUNT)?;
+    let counters: JMap<String, Value> = STAT_NAMES
+        .iter()
+        .zip(&stats)
+        .map(|(n, c)| (n.to_string(), counter(c)))
+        .collect();
+
+    Ok(json!({
+        "module": module_json(true),
+        "interfaces": interfaces,
+        "program": {
+            "id": prog.id, "name": prog.name, "jited": prog.jited_len > 0,
+            "jited_bytes": prog.jited_len, "xlated_bytes": prog.xlated_len,
+            "verified_insns": prog.verified_insns,
+        },
+        "maps": maps,
+        "pins": pins_json(Some(&module_maps)),
+        "ruleset": ruleset,
+        "counters": counters,
+    }))
+}
+
+/// Keys of `map` as byte strings of `key_size`, at most `cap`.
+fn keys_bytes(
+    map: &xdpguard::Map,
+    key_size: usize,
+    cap: usize,
+) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
+    macro_rules! by_size {
+        ($($n:literal)*) => {
+            match key_size {
+                $($n => {
+                    let (k, c) = map.keys_upto::<[u8; $n]>(cap)?;
+                    Ok((k.into_iter().map(|k| k.to_vec()).collect(), c))
+                })*
+                _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
+            }
+        };
+    }
+    by_size!(4 8 12 20 24)
+}
+
+fn count_keys(map: &xdpguard::Map, key_size: usize) -> std::io::Result<(usize, bool)> {
+    keys_bytes(map, key_size, COUNT_CAP).map(|(k, c)| (k.len(), c))
+}
+
+fn print_text(v: &Value) {
+    let s = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        v => v.to_string(),
+    };
+    let m = &v["module"];
+    let params: Vec<String> = m["parameters"]
+        .as_object()
+        .map(|o| o.iter().map(|(k, v)| format!("{k}={}", s(v))).collect())
+        .unwrap_or_default();
+    if m["loaded"] == true {
+        println!(
+            "module:     loaded ({})  {}",
+            s(&m["state"]),
+            params.join(" ")
+        );
+    } else {
+        println!("module:     not loaded (modprobe xdpguard ifaces=... or insmod xdpguard.ko ...)");
+    }
+    if let Some(p) = v.get("program") {
+        println!(
+            "program:    id {}  {}  jited {} bytes  xlated {} bytes  {} insns verified",
+            p["id"],
+            s(&p["name"]),
+            p["jited_bytes"],
+            p["xlated_bytes"],
+            p["verified_insns"]
+        );
+    }
+    if let Some(ifs) = v.get("interfaces").and_then(Value::as_array) {
+        if ifs.is_empty() {
+            println!("interfaces: none attached");
+        }
+        for (i, f) in ifs.iter().enumerate() {
+            println!(
+                "{:<11} {:<12} ifindex {:<4} {:<8} link {:<4} pass {} pkts  drop {} pkts",
+                if i == 0 { "interfaces:" } else { "" },
+                s(&f["name"]),
+                f["ifindex"],
+                s(&f["mode"]),
+                f["link_id"],
+                f["pass"]["packets"],
+                f["drop"]["packets"]
+            );
+        }
+    }
+    if let Some(r) = v.get("ruleset") {
+        println!(
+            "rule set:   generation {}  default {}  monitor {}  malformed {}  fragments {}  samples {}/s",
+            r["generation"],
+            s(&r["default_policy"]),
+            if r["monitor"] == true { "on" } else { "off" },
+            s(&r["malformed"]),
+            s(&r["fragments"]),
+            r["samples_per_second"]
+        );
+        println!(
+            "            {} compound rules, {}{} IPv4 and {} IPv6 prefixes, {} MACs, {} interface policies, {} limiters",
+            r["compound_rules"],
+            if r["prefixes_capped"] == true { "≥" } else { "" },
+            r["ipv4_prefixes"],
+            r["ipv6_prefixes"],
+            r["macs"],
+            r["interface_policies"],
+            r["limiters"]
+        );
+    }
+    let p = &v["pins"];
+    println!("pins:       {} ({})", s(&p["state"]), s(&p["dir"]));
+    if let Some(list) = p["maps"].as_array() {
+        for e in list.iter().filter(|e| e["state"] == "stale") {
+            println!(
+                "            stale: {} (pinned map {}, module's {})",
+                s(&e["name"]),
+                s(&e["pinned_id"]),
+                s(&e["module_id"])
+            );
+        }
+        if p["state"] == "stale" {
+            println!("            run `xdpguard pin` to re-pin or `xdpguard unpin` to remove");
+        }
+    }
+    if let Some(maps) = v.get("maps").and_then(Value::as_array) {
+        println!(
+            "maps:       {:<16} {:>6} {:<13} {:>9} {:>9}",
+            "name", "id", "type", "entries", "max"
+        );
+        for e in maps {
+            println!(
+                "            {:<16} {:>6} {:<13} {:>9} {:>9}",
+                s(&e["name"]),
+                e["id"],
+                s(&e["type"]),
+                format!(
+                    "{}{}",
+                    if e["entries_capped"] == true {
+                        "≥"
+                    } else {
+                        ""
+                    },
+                    s(&e["entries"])
+                ),
+                e["max_entries"]
+            );
+        }
+    }
+    if let Some(c) = v.get("counters").and_then(Value::as_object) {
+        println!("counters:   {:<14} {:>12} {:>14}", "", "packets", "bytes");
+        for (n, c) in c {
+            println!(
+                "            {n:<14} {:>12} {:>14}",
+                c["packets"], c["bytes"]
+            );
+        }
+    }
+}
+
+/// Runs `status`.
+pub fn run(a: Args) -> Result<(), Failure> {
+    if !Path::new(xdpguard::SYSFS).join("prog_id").exists() {
+        // Not loaded: still say what is pinned (stale pins outlive rmmod).
+        let v = json!({"module": module_json(false), "pins": pins_json(None)});
+        if a.json {
+            println!("{v}");
+        } else {
+            print_text(&v);
+        }
+        return Err(Failure::not_loaded());
+    }
+    let guard = sys::open_guard()?;
+    let v = gather(&guard)?;
+    if a.json {
+        println!("{v}");
+    } else {
+        print_text(&v);
+    }
+    Ok(())
+}

@@ -1,0 +1,195 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Exit codes, privilege and module checks shared by the commands.
+//!
+//! Exit codes (Documentation/cli.rst): 0 success, 1 operation failed,
+//! 2 bad usage or input, 3 module not loaded, 4 insufficient privilege.
+
+use std::path::Path;
+
+/// Success.
+pub const EXIT_OK: u8 = 0;
+/// The operation failed (kernel or map error).
+pub const EXIT_FAILED: u8 = 1;
+/// Bad usage or invalid input; nothing was changed.
+pub const EXIT_USAGE: u8 = 2;
+/// The xdpguard module is not loaded.
+pub const EXIT_NOT_LOADED: u8 = 3;
+/// Not root, or CAP_SYS_ADMIN / CAP_NET_ADMIN missing.
+pub const EXIT_PRIVILEGE: u8 = 4;
+
+/// The module's directory in sysfs.
+pub const MODULE_DIR: &str = "/sys/module/xdpguard";
+
+/// What the operator reads when the module is not loaded.
+pub const NOT_LOADED: &str = "xdpguard module is not loaded; load it with: \
+     modprobe xdpguard ifaces=... (or insmod xdpguard.ko ...)";
+
+/// `CAP_NET_ADMIN` (capability bit).
+pub const CAP_NET_ADMIN: u32 = 12;
+/// `CAP_SYS_ADMIN` (capability bit).
+pub const CAP_SYS_ADMIN: u32 = 21;
+
+/// A command's failure: the sentence printed after `xdpguard: ` and the
+/// exit code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// Exit code (`EXIT_*`).
+    pub code: u8,
+    /// One line for the operator.
+    pub msg: String,
+}
+
+impl Failure {
+    /// A failure with `code`.
+    pub fn new(code: u8, msg: impl Into<String>) -> Failure {
+        Failure {
+            code,
+            msg: msg.into(),
+        }
+    }
+
+    /// The module is not loaded (exit 3).
+    pub fn not_loaded() -> Failure {
+        Failure::new(EXIT_NOT_LOADED, NOT_LOADED)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Failure {
+        Failure::new(EXIT_FAILED, msg)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(msg: &str) -> Failure {
+        Failure::new(EXIT_FAILED, msg)
+    }
+}
+
+impl From<crate::Error> for Failure {
+    fn from(e: crate::Error) -> Failure {
+        // Errors built from EPERM say so; they are privilege failures.
+        if e.0.contains("permission denied") || e.0.contains("not permitted") {
+            Failure::new(EXIT_PRIVILEGE, e.0)
+        } else {
+            Failure::new(EXIT_FAILED, e.0)
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// The `CapEff:` mask of a `/proc/PID/status` text.
+pub fn cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
+/// The capabilities of `needed` missing from the mask `eff`, by name.
+pub fn missing_caps(eff: u64, needed: &[u32]) -> Vec<&'static str> {
+    needed
+        .iter()
+        .filter(|&&c| eff & (1u64 << c) == 0)
+        .map(|&c| match c {
+            CAP_NET_ADMIN => "CAP_NET_ADMIN",
+            CAP_SYS_ADMIN => "CAP_SYS_ADMIN",
+            _ => "?",
+        })
+        .collect()
+}
+
+/// The privilege failure for the `missing` capabilities, one line.
+pub fn privilege_failure(missing: &[&str]) -> Failure {
+    Failure::new(
+        EXIT_PRIVILEGE,
+        format!(
+            "insufficient privilege: needs CAP_SYS_ADMIN and CAP_NET_ADMIN \
+             (missing {}); run as root",
+            missing.join(", ")
+        ),
+    )
+}
+
+/// Checks that this process has CAP_SYS_ADMIN and CAP_NET_ADMIN (exit 4
+/// otherwise).
+pub fn require_privilege() -> Result<(), Failure> {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .map_err(|e| Failure::new(EXIT_FAILED, format!("/proc/self/status: {e}")))?;
+    let eff = cap_eff(&status).unwrap_or(0);
+    let missing = missing_caps(eff, &[CAP_SYS_ADMIN, CAP_NET_ADMIN]);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(privilege_failure(&missing))
+    }
+}
+
+/// Whether the module is loaded and has finished initialising (its
+/// `initstate` is `live` and its `bpf/` directory exists).
+pub fn module_live() -> bool {
+    let dir = Path::new(MODULE_DIR);
+    std::fs::read_to_string(dir.join("initstate")).is_ok_and(|s| s.trim() == "live")
+        && dir.join("bpf/prog_id").exists()
+}
+
+/// Checks the module is loaded (exit 3), then privilege (exit 4).
+pub fn require_module() -> Result<(), Failure> {
+    if !Path::new(crate::SYSFS).join("prog_id").exists() {
+        return Err(Failure::not_loaded());
+    }
+    require_privilege()
+}
+
+/// Opens the loaded module's objects after the module and privilege checks.
+pub fn open_guard() -> Result<crate::Guard, Failure> {
+    require_module()?;
+    crate::Guard::open().map_err(|e| {
+        if !Path::new(crate::SYSFS).exists() {
+            // Unloaded between the check and the open.
+            Failure::not_loaded()
+        } else {
+            Failure::from(e)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capeff_parses_and_names_missing_capabilities() {
+        let root = "Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001ffffffffff\n";
+        let eff = cap_eff(root).unwrap();
+        assert!(missing_caps(eff, &[CAP_SYS_ADMIN, CAP_NET_ADMIN]).is_empty());
+        let nobody = "CapEff:\t0000000000000000\n";
+        assert_eq!(
+            missing_caps(cap_eff(nobody).unwrap(), &[CAP_SYS_ADMIN, CAP_NET_ADMIN]),
+            ["CAP_SYS_ADMIN", "CAP_NET_ADMIN"]
+        );
+        // CAP_NET_ADMIN alone.
+        let net = format!("CapEff:\t{:016x}\n", 1u64 << CAP_NET_ADMIN);
+        assert_eq!(
+            missing_caps(cap_eff(&net).unwrap(), &[CAP_SYS_ADMIN, CAP_NET_ADMIN]),
+            ["CAP_SYS_ADMIN"]
+        );
+        let f = privilege_failure(&["CAP_SYS_ADMIN"]);
+        assert_eq!(f.code, EXIT_PRIVILEGE);
+        assert!(f.msg.contains("CAP_SYS_ADMIN") && f.msg.contains("CAP_NET_ADMIN"));
+        assert!(!f.msg.contains('\n'));
+    }
+
+    #[test]
+    fn eperm_errors_are_privilege_failures() {
+        let e = crate::Error("map x: permission denied; run as root".into());
+        assert_eq!(Failure::from(e).code, EXIT_PRIVILEGE);
+        assert_eq!(Failure::from(crate::Error("boom".into())).code, EXIT_FAILED);
+    }
+}

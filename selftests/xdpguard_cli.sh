@@ -1,0 +1,297 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The operations side of the xdpguard CLI against the loaded module with
+# real traffic: status (JSON checked against sysfs, bpftool and counter
+# deltas), pin/unpin (bpftool reads the pins, idempotent, stale after
+# rmmod, replaced after a reload), top (rate per interface while traffic
+# flows, zero on an idle interface), capture (pcap read back by tcpdump),
+# log --json, and the exit codes for "module not loaded" and "not root".
+#
+#   ns-XXXX (sender)                     initial namespace (guarded)
+#   xpXXXX 192.0.2.2 .3                  xgXXXX 192.0.2.1   <- xdpguard
+#   xqYYYY (idle, no IPv6)               xiYYYY             <- xdpguard
+source "$(dirname "$0")/lib.sh"
+
+xg_require
+command -v tcpdump >/dev/null || ktap_exit_skip "tcpdump is not installed"
+command -v setpriv >/dev/null || ktap_exit_skip "setpriv is not installed"
+PINS=/sys/fs/bpf/xdpguard
+TMP=$(mktemp -d)
+trap 'xg_cleanup; rm -rf "$PINS" "$TMP"' EXIT
+ktap_print_header
+ktap_set_plan 18
+
+COUNT=5
+xg_unload
+rm -rf "$PINS"
+xg_veth_pair
+ip addr add 192.0.2.1/24 dev "$XG_IF"
+ip -n "$XG_NS" addr add 192.0.2.2/24 dev "$XG_PEER"
+ip -n "$XG_NS" addr add 192.0.2.3/24 dev "$XG_PEER"
+mac=$(cat /sys/class/net/$XG_IF/address)
+ip -n "$XG_NS" neigh replace 192.0.2.1 lladdr "$mac" dev "$XG_PEER" nud permanent
+peer_mac=$(ip -n "$XG_NS" -j link show "$XG_PEER" | jq -r '.[0].address')
+for a in 192.0.2.2 192.0.2.3; do
+	ip neigh replace "$a" lladdr "$peer_mac" dev "$XG_IF" nud permanent
+done
+# The idle interface: a second veth pair with IPv6 off on both ends, so
+# nothing (no router solicitation, no MLD) ever crosses it.
+rand=$(mktemp -u XXXXXX)
+IDLE="xi$rand"
+ip link add "$IDLE" type veth peer name "xq$rand" netns "$XG_NS"
+XG_LINKS+=("$IDLE")
+sysctl -qw "net.ipv6.conf.$IDLE.disable_ipv6=1"
+ip netns exec "$XG_NS" sysctl -qw "net.ipv6.conf.xq$rand.disable_ipv6=1"
+ip link set "$IDLE" up
+ip -n "$XG_NS" link set "xq$rand" up
+# An interface with a large ifindex (as on hosts that made many
+# namespaces): its verdicts are counted in the hash, not the array.
+BIG="xb$rand"
+ip link add "$BIG" index 3000 type veth peer name "xc$rand" netns "$XG_NS"
+XG_LINKS+=("$BIG")
+sysctl -qw "net.ipv6.conf.$BIG.disable_ipv6=1"
+ip netns exec "$XG_NS" sysctl -qw "net.ipv6.conf.xc$rand.disable_ipv6=1"
+ip addr add 198.51.100.1/24 dev "$BIG"
+ip -n "$XG_NS" addr add 198.51.100.2/24 dev "xc$rand"
+ip link set "$BIG" up
+ip -n "$XG_NS" link set "xc$rand" up
+ip -n "$XG_NS" neigh replace 198.51.100.1 lladdr "$(cat /sys/class/net/$BIG/address)" dev "xc$rand" nud permanent
+ip neigh replace 198.51.100.2 lladdr "$(ip -n "$XG_NS" -j link show "xc$rand" | jq -r '.[0].address')" \
+	dev "$BIG" nud permanent
+
+insmod "$XG_KO" ifaces="$XG_IF,$IDLE,$BIG" || ktap_exit_skip "insmod failed; see xdpguard_load.sh"
+
+ping_from() { # SOURCE [COUNT [INTERVAL]]
+	ip netns exec "$XG_NS" ping -q -n -c "${2:-$COUNT}" -i "${3:-0.2}" -W 1 -I "$1" 192.0.2.1 >/dev/null 2>&1
+	return 0
+}
+status() { "$XG_CLI" status --json; }
+
+# --- status -----------------------------------------------------------
+status_lists_module() {
+	local s
+	s=$(status) || { fail "status failed"; return 1; }
+	jq -e '.module.loaded == true' <<<"$s" >/dev/null || { fail "module not loaded: $s"; return 1; }
+	[[ $(jq .program.id <<<"$s") == "$(xg_prog_id)" ]] ||
+		{ fail "program id $(jq .program.id <<<"$s"), sysfs says $(xg_prog_id)"; return 1; }
+	jq -e '.program.jited == true and .program.jited_bytes > 0 and .program.xlated_bytes > 0' \
+		<<<"$s" >/dev/null || { fail "program sizes: $(jq -c .program <<<"$s")"; return 1; }
+	local bt
+	bt=$(bpftool -j prog show id "$(xg_prog_id)" | jq .bytes_jited)
+	[[ $(jq .program.jited_bytes <<<"$s") == "$bt" ]] || { fail "jited bytes differ from bpftool's $bt"; return 1; }
+	for i in "$XG_IF" "$IDLE"; do
+		jq -e --arg i "$i" '[.interfaces[] | select(.name == $i and .mode == "native")] | length == 1' \
+			<<<"$s" >/dev/null || { fail "interface $i (native) not listed: $(jq -c .interfaces <<<"$s")"; return 1; }
+	done
+	[[ $(jq '.maps | length' <<<"$s") == 17 ]] || { fail "want 17 maps: $(jq -c '[.maps[].name]' <<<"$s")"; return 1; }
+	jq -e '.ruleset.default_policy == "allow" and .ruleset.monitor == false and .pins.state == "absent"' \
+		<<<"$s" >/dev/null || { fail "rule set or pins: $(jq -c '[.ruleset, .pins.state]' <<<"$s")"; return 1; }
+}
+check "status --json: module, program id and sizes, interfaces and modes, maps" status_lists_module
+
+status_counts_traffic() {
+	local a b
+	xg_apply <<EOF || return 1
+[[rule]]
+action = "deny"
+src = "192.0.2.3"
+EOF
+	a=$(status)
+	ping_from 192.0.2.2
+	ping_from 192.0.2.3
+	b=$(status)
+	local q='def d($p): ($b | getpath($p)) - ($a | getpath($p));
+		def ifc($n; $v): [$b.interfaces[] | select(.name == $n) | .[$v].packets][0]
+			- [$a.interfaces[] | select(.name == $n) | .[$v].packets][0];
+		[d(["counters","drop","packets"]), d(["counters","rule_deny","packets"]),
+		 ifc($ifn; "drop"), ifc($ifn; "pass"), ifc($idle; "pass") + ifc($idle; "drop")]'
+	local r
+	r=$(jq -nc --argjson a "$a" --argjson b "$b" --arg ifn "$XG_IF" --arg idle "$IDLE" "$q")
+	jq -e --argjson n $COUNT '.[0] == $n and .[1] == $n and .[2] == $n and .[3] >= $n and .[4] == 0' \
+		<<<"$r" >/dev/null || { fail "deltas [drop, rule_deny, if drop, if pass, idle]: $r, want drops $COUNT"; return 1; }
+	jq -e '.ruleset.ipv4_prefixes == 1' <<<"$b" >/dev/null || { fail "rule set: $(jq -c .ruleset <<<"$b")"; return 1; }
+}
+check "status --json: counter deltas equal the traffic, per interface too" status_counts_traffic
+
+big_ifindex_counted() {
+	local a b d
+	a=$(status)
+	ip netns exec "$XG_NS" ping -q -n -c "$COUNT" -i 0.2 -W 1 198.51.100.1 >/dev/null 2>&1
+	b=$(status)
+	d=$(jq -n --argjson a "$a" --argjson b "$b" --arg n "$BIG" \
+		'def p($s): [$s.interfaces[] | select(.name == $n and .ifindex == 3000) | .pass.packets][0];
+		 p($b) - p($a)')
+	((d == COUNT)) || { fail "$BIG (ifindex 3000): pass +$d, want +$COUNT"; return 1; }
+}
+check "an interface with ifindex 3000 has its own counters too (hash path)" big_ifindex_counted
+
+# --- pin ----------------------------------------------------------------
+check "pin pins every map" "$XG_CLI" pin
+pins_readable() {
+	local m id
+	for m in xdpg_stats xdpg_if_stats xdpg_v4 xdpg_active; do
+		id=$(bpftool -j map show pinned "$PINS/$m" | jq .id) || { fail "bpftool cannot read $PINS/$m"; return 1; }
+		[[ $id == "$(xg_map_id $m)" ]] || { fail "$m: pinned id $id, module's $(xg_map_id $m)"; return 1; }
+	done
+	[[ $(ls "$PINS" | wc -l) == 17 ]] || { fail "want 17 pins: $(ls "$PINS")"; return 1; }
+	[[ ! -e $PINS/xdpguard ]] || { fail "the program is pinned too"; return 1; }
+}
+check "bpftool reads the pins; they are the module's maps (not the program)" pins_readable
+
+# pass_packets: pass packets of the guarded interface, read through its pin.
+pinned_pass() {
+	bpftool -j map lookup pinned "$PINS/xdpg_if_stats" key $(printf '%d %d %d %d' \
+		$(($1 & 255)) $(($1 >> 8 & 255)) 0 0) | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+print(sum(int("".join(b[2:] if b.startswith("0x") else b for b in reversed(c["value"][:8])), 16)
+          for c in v["values"]))'
+}
+pins_follow_traffic() {
+	local ifi a b
+	ifi=$(cat /sys/class/net/$XG_IF/ifindex)
+	a=$(pinned_pass "$ifi") || { fail "lookup through the pin failed"; return 1; }
+	ping_from 192.0.2.2
+	b=$(pinned_pass "$ifi")
+	((b - a >= COUNT)) || { fail "pinned xdpg_if_stats pass $a -> $b, want +$COUNT"; return 1; }
+}
+check "the pinned counters change with traffic" pins_follow_traffic
+
+pin_idempotent() {
+	local before after out
+	before=$(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id)
+	out=$("$XG_CLI" pin) || { fail "second pin failed: $out"; return 1; }
+	grep -q "17 already current" <<<"$out" || { fail "second pin: $out"; return 1; }
+	after=$(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id)
+	[[ $before == "$after" ]] || { fail "pin id changed: $before -> $after"; return 1; }
+	status | jq -e '.pins.state == "current"' >/dev/null || { fail "status: $(status | jq -c .pins)"; return 1; }
+}
+check "pin is idempotent; status reports the pins current" pin_idempotent
+
+# --- top ----------------------------------------------------------------
+top_rates() {
+	local out
+	ip netns exec "$XG_NS" ping -q -n -c 60 -i 0.05 -I 192.0.2.2 192.0.2.1 >/dev/null 2>&1 &
+	local pid=$!
+	sleep 0.5
+	out=$("$XG_CLI" top --json --count 2 --interval 1) || { wait $pid; fail "top failed"; return 1; }
+	wait $pid
+	printf '%s\n' "$out" | tail -1 | jq -e --arg ifn "$XG_IF" --arg idle "$IDLE" '
+		([.interfaces[] | select(.name == $ifn) | .pass.pps][0] > 0) and
+		([.interfaces[] | select(.name == $idle) | .pass.pps + .drop.pps][0] == 0) and
+		(.verdicts.pass.pps > 0) and (.reasons.default_allow.pps > 0)' >/dev/null ||
+		{ fail "top: $out"; return 1; }
+	[[ $(printf '%s\n' "$out" | wc -l) == 2 ]] || { fail "want 2 lines for --count 2: $out"; return 1; }
+}
+check "top --json: rate > 0 on the busy interface, 0 on the idle one" top_rates
+
+top_plain() {
+	local out
+	out=$("$XG_CLI" watch --count 1 --interval 0.2) || { fail "watch failed"; return 1; }
+	grep -q "$XG_IF pass" <<<"$out" || { fail "no plain line: $out"; return 1; }
+}
+check "watch (alias) prints plain lines when not on a terminal" top_plain
+
+# --- capture and log ------------------------------------------------------
+capture_pcap() {
+	local f="$TMP/drops.pcap" out n
+	ping_from 192.0.2.3
+	"$XG_CLI" capture -w "$f" --count "$COUNT" --timeout 10 || { fail "capture failed"; return 1; }
+	out=$(tcpdump -n -r "$f" 2>&1) || { fail "tcpdump cannot read it: $out"; return 1; }
+	printf '%s\n' "$out" | sed 's/^/  /'
+	n=$(grep -c "IP 192.0.2.3 > 192.0.2.1: ICMP echo request" <<<"$out")
+	((n == COUNT)) || { fail "$n of $COUNT dropped echo requests in the pcap"; return 1; }
+}
+check "capture writes a pcap that tcpdump reads, with the dropped packets" capture_pcap
+
+log_json() {
+	local out
+	ping_from 192.0.2.3 2
+	out=$("$XG_CLI" log --json --count 2 --timeout 10) || { fail "log failed"; return 1; }
+	[[ $(wc -l <<<"$out") == 2 ]] || { fail "want 2 lines: $out"; return 1; }
+	jq -se --arg ifn "$XG_IF" 'all(.[]; .src == "192.0.2.3" and .dst == "192.0.2.1" and
+		.proto == "icmp" and .icmp_type == 8 and .reason == "rule_deny" and .rule == 1 and
+		.verdict == "drop" and .ifname == $ifn and .len == 98)' <<<"$out" >/dev/null ||
+		{ fail "log --json: $out"; return 1; }
+}
+check "log --json decodes the drop samples" log_json
+
+# --- privilege ------------------------------------------------------------
+not_root() {
+	local err rc
+	for c in status stats pin top; do
+		err=$(setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+			"$XG_CLI" $c 2>&1 >/dev/null)
+		rc=$?
+		((rc == 4)) || { fail "$c as nobody: exit $rc, want 4 ($err)"; return 1; }
+		[[ $(wc -l <<<"$err") == 1 && $err == *CAP_SYS_ADMIN* && $err == *CAP_NET_ADMIN* ]] ||
+			{ fail "$c as nobody: '$err'"; return 1; }
+	done
+}
+check "not root: exit 4 and one line naming CAP_SYS_ADMIN and CAP_NET_ADMIN" not_root
+
+# --- stale pins ---------------------------------------------------------------
+rmmod xdpguard
+stale_after_rmmod() {
+	local out rc
+	out=$("$XG_CLI" status --json)
+	rc=$?
+	((rc == 3)) || { fail "status after rmmod: exit $rc, want 3"; return 1; }
+	jq -e '.module.loaded == false and .pins.state == "stale" and
+		(.pins.maps | length == 17 and all(.state == "stale"))' <<<"$out" >/dev/null ||
+		{ fail "status after rmmod: $out"; return 1; }
+	"$XG_CLI" status 2>/dev/null | grep -q "pins: *stale" || { fail "text status does not say stale"; return 1; }
+}
+check "after rmmod, status exits 3 and reports the pins stale" stale_after_rmmod
+
+not_loaded() {
+	local err rc c
+	for c in stats top log "capture -w $TMP/x.pcap" "pin"; do
+		err=$("$XG_CLI" $c 2>&1 >/dev/null)
+		rc=$?
+		((rc == 3)) || { fail "$c: exit $rc, want 3"; return 1; }
+		[[ $err == "xdpguard: xdpguard module is not loaded; load it with: modprobe xdpguard ifaces=... (or insmod xdpguard.ko ...)" ]] ||
+			{ fail "$c: '$err'"; return 1; }
+	done
+	err=$("$XG_CLI" pin --wait 0.5 2>&1)
+	(($? == 3)) || { fail "pin --wait 0.5 without the module: not exit 3 ($err)"; return 1; }
+}
+check "module not loaded: exit 3 and how to load it" not_loaded
+
+reload_replaces() {
+	local out
+	insmod "$XG_KO" ifaces="$XG_IF" || { fail "insmod"; return 1; }
+	status | jq -e '.pins.state == "stale"' >/dev/null || { fail "reloaded module: pins not stale"; return 1; }
+	out=$("$XG_CLI" pin) || { fail "pin: $out"; return 1; }
+	grep -q "17 stale pins replaced" <<<"$out" || { fail "pin after reload: $out"; return 1; }
+	[[ $(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id) == "$(xg_map_id xdpg_stats)" ]] ||
+		{ fail "pin still holds the old map"; return 1; }
+	status | jq -e '.pins.state == "current"' >/dev/null || { fail "status after re-pin"; return 1; }
+}
+check "after a reload the pins are stale and pin replaces them" reload_replaces
+
+pin_wait() {
+	rmmod xdpguard
+	(sleep 1; insmod "$XG_KO" ifaces="$XG_IF") &
+	local out
+	out=$("$XG_CLI" pin --wait 20) || { wait; fail "pin --wait: $out"; return 1; }
+	wait
+	grep -q "17 stale pins replaced" <<<"$out" || { fail "pin --wait: $out"; return 1; }
+}
+check "pin --wait waits for the module to load, then pins" pin_wait
+
+rmmod xdpguard
+unpin_stale() {
+	local out
+	out=$("$XG_CLI" unpin) || { fail "unpin failed: $out"; return 1; }
+	[[ ! -e $PINS ]] || { fail "$PINS still there"; return 1; }
+	grep -q "removed 17 pins (stale)" <<<"$out" || { fail "unpin: $out"; return 1; }
+	out=$("$XG_CLI" unpin) || { fail "second unpin failed"; return 1; }
+	grep -q "nothing pinned" <<<"$out" || { fail "second unpin: $out"; return 1; }
+}
+check "unpin removes stale pins and the directory; again is a no-op" unpin_stale
+
+check "nothing is left after rmmod and unpin" xg_wait xg_no_objects_left
+
+ktap_finished
