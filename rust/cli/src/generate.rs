@@ -76,14 +76,18 @@ fn create(dir: &Path, name: &str) -> Result<(PathBuf, BufWriter<File>), String> 
 }
 
 fn finish(path: &Path, mut out: BufWriter<File>) -> Result<(), String> {
-    out.flush().map_err(|e| format!("{}: {e}", path.display()))?;
+    out.flush()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
     println!("{}", path.display());
     Ok(())
 }
 
 fn man(cmd: &Command, dir: &Path) -> Result<(), String> {
     let name = cmd.get_name().to_string();
-    let version = cmd.get_version().unwrap_or(env!("CARGO_PKG_VERSION")).to_string();
+    let version = cmd
+        .get_version()
+        .unwrap_or(env!("CARGO_PKG_VERSION"))
+        .to_string();
     let manual = "xdpguard manual";
     let source = format!("xdpguard {version}");
 
