@@ -14,10 +14,10 @@
 #            (scripts/pkg-smoke.sh); a kernel tree recording another rustc
 #            and one without Rust give their messages and no compiler run;
 #            purges the packages.
-#   intree   adds xdpguard to a copy of the test kernel tree (an overlay
-#            mount over the cached tree, or a full copy where overlayfs is
-#            not available), enables CONFIG_XDPGUARD=m, builds it and boots
-#            the in-tree module in the VM with the smoke test.
+#   intree   adds xdpguard to the test kernel tree seen through an overlay
+#            in a private mount namespace (the cached tree never changes),
+#            enables CONFIG_XDPGUARD=m, builds it and boots the in-tree
+#            module in the VM with the smoke test.
 #
 # Usage: test-packaging.sh install|dkms|intree
 set -euo pipefail
@@ -28,7 +28,7 @@ mode=${1:?usage: test-packaging.sh install|dkms|intree}
 KDIR=$(scripts/build-kernel.sh --print-kdir)
 KREL=$(cat "$KDIR/include/config/kernel.release")
 VERSION=$(scripts/dist/version.sh)
-WORK=$ROOT/build/pkg-test/$mode
+WORK=$ROOT/build/pkg-test/${mode%-build}
 
 n=0
 ok() { n=$((n + 1)); echo "ok $n $*"; }
@@ -170,49 +170,51 @@ test_dkms() {
 	ok "dpkg --purge removes the packages and their DKMS registration"
 }
 
-test_intree() {
-	rm -rf "$WORK"
-	mkdir -p "$WORK"
-	local tree=$WORK/linux
-	mkdir -p "$tree"
-	# The cached tree is shared and must not change: an overlay keeps every
-	# write in $WORK/upper. Without overlayfs, a full copy (1.9 GB).
-	if mkdir -p "$WORK/upper" "$WORK/ovl" &&
-		mount -t overlay overlay -o "lowerdir=$KDIR,upperdir=$WORK/upper,workdir=$WORK/ovl" "$tree" 2>/dev/null; then
-		cleanups+=("umount '$tree'; rm -rf '$WORK'")
-		step "overlay of $KDIR at $tree"
-	else
-		cleanups+=("rm -rf '$WORK'")
-		step "copying $KDIR to $tree (no overlayfs)"
-		cp -a "$KDIR/." "$tree/"
-	fi
-
-	scripts/add-to-kernel-tree.sh "$tree" | sed 's/^/# /'
-	scripts/add-to-kernel-tree.sh "$tree" >/dev/null
-	(($(grep -c 'drivers/net/xdpguard/Kconfig' "$tree/drivers/net/Kconfig") == 1 &&
-		$(grep -c CONFIG_XDPGUARD "$tree/drivers/net/Makefile") == 1)) ||
+# In-tree build in a private mount namespace: an overlay mounted over the
+# cached tree's own path takes every write (in $WORK/upper), so the build
+# sees the paths it was built with (a tree at another path rebuilds
+# objtool and, with it, every object) and the cached tree, shared with
+# other checkouts, never changes. Runs as "intree-build" under unshare.
+intree_build() {
+	mkdir -p "$WORK/upper" "$WORK/ovl"
+	mount -t overlay overlay -o "lowerdir=$KDIR,upperdir=$WORK/upper,workdir=$WORK/ovl" "$KDIR"
+	scripts/add-to-kernel-tree.sh "$KDIR" | sed 's/^/# /'
+	scripts/add-to-kernel-tree.sh "$KDIR" >/dev/null
+	(($(grep -c 'drivers/net/xdpguard/Kconfig' "$KDIR/drivers/net/Kconfig") == 1 &&
+		$(grep -c CONFIG_XDPGUARD "$KDIR/drivers/net/Makefile") == 1)) ||
 		die "running add-to-kernel-tree.sh twice duplicated its hooks"
 	ok "add-to-kernel-tree.sh adds drivers/net/xdpguard and its hooks (once, when run twice)"
 
-	(cd "$tree" && scripts/config --module XDPGUARD && make -s olddefconfig)
-	grep -qx CONFIG_XDPGUARD=m "$tree/.config" || die "CONFIG_XDPGUARD=m did not stick (dependencies?)"
+	(cd "$KDIR" && scripts/config --module XDPGUARD && make -s olddefconfig)
+	grep -qx CONFIG_XDPGUARD=m "$KDIR/.config" || die "CONFIG_XDPGUARD=m did not stick (dependencies?)"
 	ok "CONFIG_XDPGUARD=m is accepted by Kconfig (RUST, BPF_SYSCALL, NET)"
 
 	step "make drivers/net/xdpguard/rust/xdpguard/xdpguard.ko (log: $WORK/build.log)"
 	local start=$SECONDS
-	(cd "$tree" && make -j"$(($(nproc) + 1))" drivers/net/xdpguard/rust/xdpguard/xdpguard.ko) >"$WORK/build.log" 2>&1 ||
+	(cd "$KDIR" && make -j"$(($(nproc) + 1))" drivers/net/xdpguard/rust/xdpguard/xdpguard.ko) >"$WORK/build.log" 2>&1 ||
 		{ tail -n 30 "$WORK/build.log"; die "in-tree build"; }
-	local ko=$tree/drivers/net/xdpguard/rust/xdpguard/xdpguard.ko
+	local ko=$KDIR/drivers/net/xdpguard/rust/xdpguard/xdpguard.ko
 	[[ -f "$ko" ]] || die "no $ko"
 	[[ "$(modinfo -F vermagic "$ko")" == "$KREL "* ]] || die "vermagic of $ko is not $KREL"
 	[[ "$(modinfo -F intree "$ko")" == Y ]] || die "$ko is not marked intree"
 	ok "the in-tree build makes xdpguard.ko for $KREL, marked intree ($((SECONDS - start)) s)"
-	mkdir -p build/pkg-test
-	cp "$ko" build/pkg-test/xdpguard-intree.ko
-	cleanups+=("rm -f '$ROOT/build/pkg-test/xdpguard-intree.ko'")
+	cp "$ko" "$WORK/xdpguard-intree.ko"
+	echo "$n" >"$WORK/count"
+}
+
+test_intree() {
+	rm -rf "$WORK"
+	mkdir -p "$WORK"
+	cleanups+=("rm -rf '$WORK'")
+	unshare --mount --propagation private "$0" intree-build ||
+		die "in-tree build (needs root, unshare and overlayfs)"
+	n=$(cat "$WORK/count")
 	[[ -f "$KDIR/.xdpguard-complete" && ! -e "$KDIR/drivers/net/xdpguard" ]] ||
 		die "the cached kernel tree was modified"
-
+	ok "the cached kernel tree is unchanged"
+	mkdir -p build/pkg-test
+	cp "$WORK/xdpguard-intree.ko" build/pkg-test/
+	cleanups+=("rm -f '$ROOT/build/pkg-test/xdpguard-intree.ko'")
 	vm pkg-intree build/pkg-test/xdpguard-intree.ko target/release/xdpguard
 }
 
@@ -220,6 +222,7 @@ case "$mode" in
 install) test_install ;;
 dkms) test_dkms ;;
 intree) test_intree ;;
+intree-build) intree_build; exit 0 ;;
 *) echo "test-packaging.sh: unknown mode $mode" >&2; exit 2 ;;
 esac
 echo "# test-packaging $mode: $n passed"
