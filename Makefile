@@ -126,7 +126,7 @@ pkg-test: install-test dkms-test intree-test
 install-test: module cli
 	scripts/test-packaging.sh install
 
-dkms-test: deb kernel cli
+dkms-test: deb kernel
 	scripts/test-packaging.sh dkms
 
 intree-test: skel kernel
