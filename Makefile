@@ -6,6 +6,8 @@
 #   make demo       boot the test kernel and watch xdpguard drop a source
 #   make test       host tests + build + kselftests in the test VM
 #   make KDIR=/path/to/rust-enabled/kernel/tree   build against another kernel
+#   make install [DESTDIR=] [PREFIX=/usr/local]   module, CLI, man pages, ...
+#   make deb        Debian source and binary packages in build/deb/
 #
 # KDIR must be a built kernel tree with CONFIG_RUST=y and its Rust metadata,
 # made by the same rustc and bindgen as the ones in PATH (checked first).
@@ -31,7 +33,9 @@ SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
 .PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
-	difftest bench rust-analyzer clean distclean
+	difftest bench rust-analyzer clean distclean \
+	install install-cli install-module uninstall dkms-src deb \
+	pkg-test install-test dkms-test intree-test
 
 all: module
 
@@ -82,6 +86,51 @@ bench: module cli
 
 demo: module cli
 	qemu/run.sh --name demo -- scripts/demo.sh
+
+# Installation (Documentation/packaging.rst). install.sh keeps a manifest
+# in $(DESTDIR)$(PREFIX)/share/xdpguard/ and uninstall removes what it lists.
+# Only install.sh sees these (in cargo's environment they would rebuild).
+PREFIX ?= /usr/local
+INSTALL_ENV = DESTDIR="$(DESTDIR)" PREFIX="$(PREFIX)" SBINDIR="$(SBINDIR)" \
+	MANDIR="$(MANDIR)" DATADIR="$(DATADIR)" SYSCONFDIR="$(SYSCONFDIR)" \
+	UDEVRULESDIR="$(UDEVRULESDIR)" INSTALL_MOD_PATH="$(INSTALL_MOD_PATH)"
+
+install: install-module install-cli
+
+install-cli: cli
+	$(INSTALL_ENV) scripts/dist/install.sh cli
+
+install-module: module
+	$(INSTALL_ENV) KDIR="$(KDIR)" scripts/dist/install.sh module
+
+uninstall:
+	$(INSTALL_ENV) scripts/dist/install.sh uninstall
+
+# The DKMS source tree (what xdpguard-dkms puts in /usr/src).
+VERSION = $(shell scripts/dist/version.sh)
+dkms-src: skel
+	rm -rf build/dkms
+	scripts/dist/dkms-tree.sh build/dkms/xdpguard-$(VERSION)
+
+# Debian source and binary packages, and lintian, into build/deb/.
+deb: skel
+	scripts/dist/build-deb.sh
+
+# Packaging tests (scripts/test-packaging.sh): install-test is a DESTDIR
+# install/uninstall round trip; dkms-test builds the .debs, installs them,
+# builds the module with DKMS for the test kernel, boots it and checks the
+# rustc-mismatch message, then purges the packages; intree-test adds
+# xdpguard to a copy of the test kernel tree and boots the in-tree module.
+pkg-test: install-test dkms-test intree-test
+
+install-test: module cli
+	scripts/test-packaging.sh install
+
+dkms-test: deb kernel
+	scripts/test-packaging.sh dkms
+
+intree-test: skel kernel
+	scripts/test-packaging.sh intree
 
 rust-analyzer: skel
 	$(MAKE) -C $(KDIR) M=$(CURDIR) rust-analyzer

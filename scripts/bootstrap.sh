@@ -6,14 +6,16 @@
 set -euo pipefail
 
 # Debian packages: kernel build, Rust-for-Linux bindgen (libclang-19), BPF
-# linker (LLVM 22, which reads rustc 1.95's bitcode), the QEMU harness and
-# the tools the selftests drive inside the guest.
+# linker (LLVM 22, which reads rustc 1.95's bitcode), the QEMU harness,
+# the tools the selftests drive inside the guest, and Debian packaging and
+# DKMS (make deb, make dkms-test).
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev kmod cpio xz-utils
 	libclang-19-dev llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
 	linux-source-6.12
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools
+	debhelper dh-dkms dkms lintian
 )
 BINDGEN_VERSION=0.73.2
 BPF_LINKER_VERSION=0.13.0

@@ -1,33 +1,100 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Refuse to build an out-of-tree Rust module against a kernel tree whose
-# Rust metadata is missing or was made by another rustc/bindgen: the build
-# would otherwise end in a wall of "incompatible metadata" errors.
+# Refuse to build an out-of-tree Rust module against a kernel tree it cannot
+# be built for: a kernel older than 6.12, one without CONFIG_RUST=y, one
+# whose Rust metadata is missing, or one made by another rustc/bindgen. The
+# build would otherwise end in a wall of compiler errors. Each failure is one
+# paragraph saying what is missing and how to get it.
 #
-# Usage: check-toolchain.sh KDIR
+# Usage: check-toolchain.sh [--print-vars] KDIR
+#
+#   Without options: check the rustc and bindgen first in PATH (what
+#   `make module` then uses).
+#   --print-vars: also look for matching tools outside PATH (~/.cargo/bin,
+#   /root/.cargo/bin, /usr/local/bin, rustup toolchains) and print
+#   "RUSTC=/path/rustc" for the kernel's make (DKMS builds run with a
+#   minimal PATH).
 set -euo pipefail
-KDIR=${1:?usage: check-toolchain.sh KDIR}
-conf="$KDIR/include/config/auto.conf"
 
+print_vars=0
+if [[ "${1:-}" == --print-vars ]]; then
+	print_vars=1
+	shift
+fi
+KDIR=${1:?usage: check-toolchain.sh [--print-vars] KDIR}
+conf="$KDIR/include/config/auto.conf"
+MIN_KERNEL=6.12
+
+krel=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "in $KDIR")
+
+# One paragraph on stderr, wrapped; then exit 1.
 fail() {
-	printf 'xdpguard: cannot build against %s:\n  %s\n' "$KDIR" "$*" >&2
+	{
+		printf 'xdpguard: cannot build for kernel %s (%s): %s\n' "$krel" "$KDIR" "$*" | fmt -w 78
+	} >&2
 	exit 1
 }
 
-[[ -f "$conf" ]] || fail "no include/config/auto.conf: not a configured and built kernel tree (set KDIR to one, e.g. /lib/modules/\$(uname -r)/build)"
-grep -q '^CONFIG_RUST=y' "$conf" || fail "the kernel was built without CONFIG_RUST=y; xdpguard is a Rust module and needs a Rust-enabled kernel"
-[[ -f "$KDIR/rust/libkernel.rmeta" ]] || fail "rust/libkernel.rmeta is missing: the tree lacks the kernel's Rust metadata (on Ubuntu: apt install linux-lib-rust-\$(uname -r))"
+[[ -f "$conf" ]] ||
+	fail "include/config/auto.conf is missing, so this is not a configured and built kernel tree. Point KDIR (or dkms --kernelsourcedir) at one, e.g. /lib/modules/\$(uname -r)/build from the kernel's headers package."
 
-# auto.conf writes these strings unquoted; .config quotes them.
+# auto.conf writes strings unquoted; .config quotes them.
 conf_text() { sed -n "s/^$1=//p" "$conf" | sed 's/^"\(.*\)"$/\1/'; }
 
-want_rustc=$(conf_text CONFIG_RUSTC_VERSION_TEXT)
-have_rustc=$(rustc --version 2>/dev/null || echo "no rustc in PATH")
-[[ "$want_rustc" == "$have_rustc" ]] || fail "the kernel was built with '$want_rustc' but PATH has '$have_rustc'; out-of-tree Rust modules need the exact same rustc (install that version with rustup and put it first in PATH)"
+kver=$(sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p' <<<"$krel")
+if [[ -n "$kver" ]] && [[ "$(printf '%s\n' "$MIN_KERNEL" "$kver" | sort -V | head -n1)" != "$MIN_KERNEL" ]]; then
+	fail "xdpguard needs Linux $MIN_KERNEL or later (it uses the kernel's Rust APIs and kern_sys_bpf as of $MIN_KERNEL); this kernel is $krel. Install a $MIN_KERNEL or newer kernel with Rust enabled."
+fi
 
+grep -q '^CONFIG_RUST=y' "$conf" ||
+	fail "the kernel was built without CONFIG_RUST=y, and xdpguard is a Rust module. Use a kernel with Rust enabled (Ubuntu's generic kernels have it; Debian's do not, so build one with CONFIG_RUST=y, see Documentation/packaging.rst)."
+
+missing=()
+for f in rust/libkernel.rmeta rust/libcore.rmeta rust/libmacros.so; do
+	[[ -e "$KDIR/$f" ]] || missing+=("$f")
+done
+((${#missing[@]} == 0)) ||
+	fail "the kernel's Rust metadata is missing (${missing[*]} not found). Headers packages ship it separately: on Ubuntu install linux-lib-rust-$krel (apt install linux-lib-rust-\$(uname -r) for the running kernel); for a self-built kernel use the build tree itself."
+
+want_rustc=$(conf_text CONFIG_RUSTC_VERSION_TEXT)
 want_bindgen=$(conf_text CONFIG_BINDGEN_VERSION_TEXT)
-if [[ -n "$want_bindgen" ]]; then
-	have_bindgen=$(bindgen --version 2>/dev/null || echo "no bindgen in PATH")
-	[[ "$want_bindgen" == "$have_bindgen" ]] || fail "the kernel was built with '$want_bindgen' but PATH has '$have_bindgen' (cargo install bindgen-cli --locked --version ${want_bindgen#bindgen })"
+rustc_ver=$(awk '{print $2}' <<<"$want_rustc")
+bindgen_ver=$(awk '{print $2}' <<<"$want_bindgen")
+
+# Candidate directories for the tools, PATH first.
+candidates() {
+	local tool=$1 d
+	type -P "$tool" || true
+	((print_vars)) || return 0
+	for d in "$HOME/.cargo/bin" /root/.cargo/bin /usr/local/bin "${RUSTUP_HOME:-$HOME/.rustup}"/toolchains/*/bin /root/.rustup/toolchains/*/bin; do
+		[[ -x "$d/$tool" ]] && echo "$d/$tool"
+	done
+}
+
+# The first candidate whose --version prints exactly $2.
+find_tool() {
+	local tool=$1 want=$2 c
+	while IFS= read -r c; do
+		[[ -n "$c" ]] || continue
+		if [[ "$("$c" --version 2>/dev/null | head -n1)" == "$want" ]]; then
+			echo "$c"
+			return 0
+		fi
+	done < <(candidates "$tool" | awk '!seen[$0]++')
+	return 1
+}
+
+if ! rustc=$(find_tool rustc "$want_rustc"); then
+	have=$(rustc --version 2>/dev/null || echo "no rustc in PATH")
+	fail "the kernel was built with '$want_rustc' but the rustc found is '$have'. An out-of-tree Rust module must be compiled by exactly the rustc that built its kernel (and its bindgen, '$want_bindgen'). Get it with 'rustup toolchain install $rustc_ver' and put it first in PATH (rustup default $rustc_ver, or PATH=\$HOME/.rustup/toolchains/$rustc_ver-$(uname -m)-unknown-linux-gnu/bin:\$PATH), then build again."
+fi
+
+if [[ -n "$want_bindgen" ]] && ! find_tool bindgen "$want_bindgen" >/dev/null; then
+	have=$(bindgen --version 2>/dev/null || echo "no bindgen in PATH")
+	fail "the kernel was built with '$want_bindgen' but the bindgen found is '$have'. Out-of-tree Rust modules need the same bindgen as the kernel. Get it with 'cargo install bindgen-cli --locked --version $bindgen_ver' (it needs libclang, e.g. apt install libclang-dev), then build again."
+fi
+
+if ((print_vars)); then
+	echo "RUSTC=$rustc"
 fi

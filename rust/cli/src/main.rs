@@ -4,12 +4,14 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use xdpguard::sys::Failure;
 use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
 
 mod cmd;
 use xdpguard_rules::RuleSet;
+
+mod generate;
 
 /// Control the xdpguard XDP firewall module.
 #[derive(Parser)]
@@ -77,6 +79,13 @@ enum Cmd {
         #[arg(long)]
         rules: bool,
     },
+    /// Write man pages or shell completions (for packagers; see
+    /// Documentation/packaging.rst).
+    #[command(hide = true)]
+    Generate {
+        #[command(subcommand)]
+        what: generate::What,
+    },
 }
 
 fn load(file: &str) -> Result<RuleSet, String> {
@@ -89,6 +98,7 @@ fn load(file: &str) -> Result<RuleSet, String> {
 
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.cmd {
+        Cmd::Generate { what } => generate::run(Cli::command(), what)?,
         Cmd::Check { file } => {
             let rs = load(&file)?;
             xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
