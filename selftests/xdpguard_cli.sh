@@ -207,15 +207,17 @@ check "capture writes a pcap that tcpdump reads, with the dropped packets" captu
 
 log_json() {
 	local out
-	ping_from 192.0.2.3 2
-	out=$("$XG_CLI" log --json --count 2 --timeout 10) || { fail "log failed"; return 1; }
+	ping_from 192.0.2.3 3
+	# --count 1 takes one sample and leaves the others for the next reader.
+	"$XG_CLI" log --count 1 --timeout 10 >/dev/null || { fail "log failed"; return 1; }
+	out=$("$XG_CLI" log --json --count 2 --timeout 10) || { fail "log --json failed"; return 1; }
 	[[ $(wc -l <<<"$out") == 2 ]] || { fail "want 2 lines: $out"; return 1; }
 	jq -se --arg ifn "$XG_IF" 'all(.[]; .src == "192.0.2.3" and .dst == "192.0.2.1" and
 		.proto == "icmp" and .icmp_type == 8 and .reason == "rule_deny" and .rule == 1 and
 		.verdict == "drop" and .ifname == $ifn and .len == 98)' <<<"$out" >/dev/null ||
 		{ fail "log --json: $out"; return 1; }
 }
-check "log --json decodes the drop samples" log_json
+check "log --json decodes the drop samples; --count leaves the rest queued" log_json
 
 # --- privilege ------------------------------------------------------------
 not_root() {

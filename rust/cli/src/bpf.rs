@@ -607,6 +607,16 @@ impl RingBuf {
 
     /// Calls `f` with every record available now; returns how many.
     pub fn poll(&mut self, mut f: impl FnMut(&[u8])) -> usize {
+        self.poll_while(|r| {
+            f(r);
+            true
+        })
+    }
+
+    /// Calls `f` with the records available now until it returns false;
+    /// the record it refused stays in the buffer for the next reader.
+    /// Returns how many records were consumed.
+    pub fn poll_while(&mut self, mut f: impl FnMut(&[u8]) -> bool) -> usize {
         use std::sync::atomic::{AtomicU64, Ordering};
         // SAFETY: both positions are 8-byte aligned words in our mappings,
         // shared with the kernel, so they are accessed atomically.
@@ -636,7 +646,9 @@ impl RingBuf {
                 let rec = unsafe {
                     std::slice::from_raw_parts(self.data.add((pos & self.mask) as usize + 8), len)
                 };
-                f(rec);
+                if !f(rec) {
+                    break;
+                }
                 n += 1;
             }
             pos += ((len + 8 + 7) & !7) as u64;

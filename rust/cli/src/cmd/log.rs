@@ -48,15 +48,18 @@ pub fn each_sample(
     let mut seen = 0;
     let mut err = None;
     loop {
-        ring.poll(|rec| {
-            if err.is_none() && count.is_none_or(|c| seen < c) {
-                if let Some(s) = samples::decode(rec) {
-                    match f(&s) {
-                        Ok(()) => seen += 1,
-                        Err(e) => err = Some(e),
-                    }
+        // Samples past --count stay in the ring buffer for the next reader.
+        ring.poll_while(|rec| {
+            if err.is_some() || count.is_some_and(|c| seen >= c) {
+                return false;
+            }
+            if let Some(s) = samples::decode(rec) {
+                match f(&s) {
+                    Ok(()) => seen += 1,
+                    Err(e) => err = Some(e),
                 }
             }
+            true
         });
         if let Some(e) = err {
             return Err(e);

@@ -256,9 +256,9 @@ fn print_text(v: &Value) {
                 "{:<11} {:<12} ifindex {:<4} {:<8} link {:<4} pass {} pkts  drop {} pkts",
                 if i == 0 { "interfaces:" } else { "" },
                 s(&f["name"]),
-                f["ifindex"],
+                s(&f["ifindex"]),
                 s(&f["mode"]),
-                f["link_id"],
+                s(&f["link_id"]),
                 f["pass"]["packets"],
                 f["drop"]["packets"]
             );
@@ -309,7 +309,7 @@ fn print_text(v: &Value) {
             println!(
                 "            {:<16} {:>6} {:<13} {:>9} {:>9}",
                 s(&e["name"]),
-                e["id"],
+                s(&e["id"]),
                 s(&e["type"]),
                 format!(
                     "{}{}",
@@ -320,7 +320,7 @@ fn print_text(v: &Value) {
                     },
                     s(&e["entries"])
                 ),
-                e["max_entries"]
+                s(&e["max_entries"])
             );
         }
     }
@@ -329,7 +329,8 @@ fn print_text(v: &Value) {
         for (n, c) in c {
             println!(
                 "            {n:<14} {:>12} {:>14}",
-                c["packets"], c["bytes"]
+                s(&c["packets"]),
+                s(&c["bytes"])
             );
         }
     }
