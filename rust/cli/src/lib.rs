@@ -3,6 +3,7 @@
 //! Userspace access to a loaded xdpguard module: find its maps, write rule-set images, swap generations, read counters.
 
 pub mod bpf;
+pub mod ctl;
 
 use std::{collections::HashMap, io, path::Path, thread, time::Duration};
 
@@ -233,7 +234,7 @@ fn bytes_of<K: bpf::Pod>(k: &K) -> &[u8] {
     unsafe { std::slice::from_raw_parts(k as *const K as *const u8, std::mem::size_of::<K>()) }
 }
 
-fn write_array<V: bpf::Pod + PartialEq>(
+pub(crate) fn write_array<V: bpf::Pod + PartialEq>(
     map: &Map,
     base: u32,
     values: &[V],
