@@ -185,35 +185,92 @@ pub fn active(guard: &Guard) -> Result<Active, Failure> {
              apply a rule file first (xdpguard apply FILE)"
         )));
     }
-    let path = record_path(g);
-    let stale = |why: &str| {
+    let rules = read_record(guard, &record_path(g), g, cfg.tag).map_err(|why| {
         Failure::failed(format!(
             "the active rule set (generation {g}, tag {:08x}) has no valid record: {why}; \
              apply the rule file again (xdpguard apply FILE) to re-establish it",
             cfg.tag
         ))
-    };
-    let file = fs::File::open(&path).map_err(|e| stale(&format!("{}: {e}", path.display())))?;
-    let rec: Record = serde_json::from_reader(BufReader::new(file))
-        .map_err(|e| stale(&format!("{}: {e}", path.display())))?;
-    if rec.format != RECORD_FORMAT
-        || rec.tag != cfg.tag
-        || rec.generation != g
-        || rec.config_map != guard.map(MAP_CONFIG).id
-    {
-        return Err(stale(&format!(
-            "{} describes tag {:08x} of map {} (written for another module instance or rule set)",
-            path.display(),
-            rec.tag,
-            rec.config_map
-        )));
-    }
+    })?;
     Ok(Active {
-        rules: rec.rules,
+        rules,
         generation: g,
         tag: cfg.tag,
         origin: Origin::Recorded,
     })
+}
+
+/// The rule set recorded in `path` for generation `g`, if the record
+/// carries `tag` and this module's `xdpg_config` id.
+fn read_record(guard: &Guard, path: &std::path::Path, g: u32, tag: u32) -> Result<RuleSet, String> {
+    let file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let rec: Record = serde_json::from_reader(BufReader::new(file))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if rec.format != RECORD_FORMAT
+        || rec.tag != tag
+        || rec.generation != g
+        || rec.config_map != guard.map(MAP_CONFIG).id
+    {
+        return Err(format!(
+            "{} describes tag {:08x} of map {} (written for another module instance or rule set)",
+            path.display(),
+            rec.tag,
+            rec.config_map
+        ));
+    }
+    Ok(rec.rules)
+}
+
+/// The rule set without its address-only rules: what the array maps
+/// (protocols, ports) are compiled from. Relative order is kept, so the
+/// compound rules get the same bits.
+fn core_of(rs: &RuleSet) -> RuleSet {
+    RuleSet {
+        rules: rs
+            .rules
+            .iter()
+            .filter(|r| !r.is_address_only())
+            .cloned()
+            .collect(),
+        ..rs.clone_settings()
+    }
+}
+
+trait CloneSettings {
+    fn clone_settings(&self) -> RuleSet;
+}
+
+impl CloneSettings for RuleSet {
+    fn clone_settings(&self) -> RuleSet {
+        RuleSet {
+            default_deny: self.default_deny,
+            monitor: self.monitor,
+            malformed_deny: self.malformed_deny,
+            fragments: self.fragments,
+            limits: self.limits.clone(),
+            global_limit: self.global_limit,
+            syn_limit: self.syn_limit,
+            interfaces: self.interfaces.clone(),
+            samples: self.samples,
+            rules: Vec::new(),
+        }
+    }
+}
+
+/// What the idle generation `g`'s protocol and port arrays hold, if its
+/// record says so reliably (tag and map id match): `(proto, ports)`.
+fn idle_arrays(guard: &Guard, g: u32) -> Option<(Vec<u64>, Vec<u64>)> {
+    let cfg: Config = guard.map(MAP_CONFIG).lookup(&g).ok()??;
+    if cfg.tag == 0 {
+        return None;
+    }
+    let core = read_record(guard, &core_path(g), g, cfg.tag).ok()?;
+    let img = xdpguard_rules::compile(&core, g, &crate::ifindex).ok()?;
+    Some((img.proto, img.ports))
+}
+
+fn core_path(generation: u32) -> PathBuf {
+    state_dir().join(format!("gen{generation}.core.json"))
 }
 
 /// An exclusive lock on the state directory: one command changes the
@@ -302,7 +359,8 @@ pub fn commit(
     // Packets that read the generation before the last switch may still
     // be using `target`; they finish within microseconds (RCU).
     thread::sleep(Duration::from_millis(10));
-    write_image(guard, &img, progress)?;
+    let prev = idle_arrays(guard, target);
+    write_image(guard, &img, prev.as_ref(), progress)?;
     let write = t1.elapsed();
     save_record(guard, &img, rs)?;
     guard.activate(target)?;
@@ -326,7 +384,16 @@ fn new_tag(avoid: u32) -> u32 {
 }
 
 fn save_record(guard: &Guard, img: &Image, rs: &RuleSet) -> Result<(), Failure> {
-    let path = record_path(img.generation);
+    save_one(guard, img, rs, &record_path(img.generation))?;
+    save_one(guard, img, &core_of(rs), &core_path(img.generation))
+}
+
+fn save_one(
+    guard: &Guard,
+    img: &Image,
+    rs: &RuleSet,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
     let tmp = path.with_extension("json.tmp");
     let rec = RecordOut {
         format: RECORD_FORMAT,
@@ -341,7 +408,7 @@ fn save_record(guard: &Guard, img: &Image, rs: &RuleSet) -> Result<(), Failure> 
     serde_json::to_writer(&mut w, &rec).map_err(|e| err(&e))?;
     w.flush().map_err(|e| err(&e))?;
     drop(w);
-    fs::rename(&tmp, &path).map_err(|e| err(&e))
+    fs::rename(&tmp, path).map_err(|e| err(&e))
 }
 
 /// "map xdpg_v4 is full: ..." for `map` (index in `MAPS`).
@@ -406,7 +473,14 @@ fn stale<K: bpf::Pod, V>(mine: Vec<K>, wanted: &[(K, V)]) -> Vec<K> {
 
 /// Writes `img` into its (idle) generation, after checking that every
 /// keyed map has room for it next to the active generation.
-pub fn write_image(guard: &Guard, img: &Image, progress: &mut dyn Progress) -> Result<(), Failure> {
+/// `prev`, if known, is what the generation's protocol and port arrays
+/// hold now: only entries that differ are written.
+pub fn write_image(
+    guard: &Guard,
+    img: &Image,
+    prev: Option<&(Vec<u64>, Vec<u64>)>,
+    progress: &mut dyn Progress,
+) -> Result<(), Failure> {
     let g = img.generation;
     progress.phase("checking capacity", 0);
     let (v4_mine, v4_other) = split_keys(guard, MAP_V4, |k: &Lpm4Key| k.data[0] as u32 == g)?;
@@ -440,13 +514,18 @@ pub fn write_image(guard: &Guard, img: &Image, progress: &mut dyn Progress) -> R
         .map_err(map_err(MAP_CONFIG))?;
     crate::write_array(guard.map(MAP_RULES), g * MAX_BIT_RULES, &img.rules, None)
         .map_err(map_err(MAP_RULES))?;
-    crate::write_array(guard.map(MAP_PROTO), g * 256, &img.proto, None)
-        .map_err(map_err(MAP_PROTO))?;
+    crate::write_array(
+        guard.map(MAP_PROTO),
+        g * 256,
+        &img.proto,
+        prev.map(|p| &p.0[..]),
+    )
+    .map_err(map_err(MAP_PROTO))?;
     crate::write_array(
         guard.map(MAP_PORTS),
         g * PORT_TABLES * 65536,
         &img.ports,
-        None,
+        prev.map(|p| &p.1[..]),
     )
     .map_err(map_err(MAP_PORTS))?;
     crate::write_array(guard.map(MAP_LIMITS), g * MAX_LIMITS, &img.limits, None)

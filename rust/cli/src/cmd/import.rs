@@ -165,9 +165,9 @@ impl ctl::Progress for Bar {
         if let Ok(s) = style {
             self.0.set_style(s.progress_chars("=> "));
         }
+        self.0.set_message(name.to_string());
         self.0.set_length(total);
         self.0.set_position(0);
-        self.0.set_message(name.to_string());
     }
     fn set(&mut self, done: u64) {
         self.0.set_position(done);
@@ -176,6 +176,18 @@ impl ctl::Progress for Bar {
 
 /// Runs `xdpguard import`.
 pub fn import(a: Import) -> Result<(), Failure> {
+    let pb = if a.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    let r = run(a, &pb);
+    // An error message must not land in the middle of the bar.
+    pb.finish_and_clear();
+    r
+}
+
+fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
     let start = Instant::now();
     let shown = if a.file == "-" {
         "stdin"
@@ -187,11 +199,6 @@ pub fn import(a: Import) -> Result<(), Failure> {
             .file_name()
             .map_or(shown.to_string(), |n| n.to_string_lossy().into_owned())
     });
-    let pb = if a.quiet {
-        ProgressBar::hidden()
-    } else {
-        ProgressBar::new(0)
-    };
     let mut bar = Bar(pb.clone());
     let (input, size): (Box<dyn Read>, u64) = if a.file == "-" {
         (Box::new(io::stdin().lock()), 0)

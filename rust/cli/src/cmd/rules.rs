@@ -213,22 +213,26 @@ fn edit(
     let active = ctl::active(&guard)?;
     let mut rs = active.rules.clone();
     let what = change(&mut rs)?;
-    // The whole set is checked exactly as a file would be.
-    xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex).map_err(Failure::usage)?;
     let changes = ctl::diff(&active.rules, &rs);
     if changes.is_empty() {
         println!("{what}; nothing to change");
         return Ok(());
     }
+    // The whole set is checked exactly as a file would be: by the
+    // compiler, before anything is written (commit compiles first).
+    let done = if dry_run {
+        xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex).map_err(Failure::usage)?;
+        None
+    } else {
+        Some(ctl::commit(&guard, &rs, &mut ctl::Quiet)?)
+    };
     for c in &changes {
         println!("{c}");
     }
-    if dry_run {
-        println!("{what}; nothing applied (--dry-run)");
-        return Ok(());
+    match done {
+        None => println!("{what}; nothing applied (--dry-run)"),
+        Some(d) => println!("{what}; generation {} active", d.generation),
     }
-    let done = ctl::commit(&guard, &rs, &mut ctl::Quiet)?;
-    println!("{what}; generation {} active", done.generation);
     Ok(())
 }
 
