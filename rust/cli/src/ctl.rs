@@ -787,19 +787,25 @@ impl std::fmt::Display for Change {
     }
 }
 
-/// Rules compared for the diff: everything but the comment and the limiter
-/// index (compared by name).
+/// Rules compared for the diff: every field, with the limiter compared by
+/// name (its index may differ between the sets).
 fn same_rule(a: &RuleSet, ra: &Rule, b: &RuleSet, rb: &Rule) -> bool {
-    let strip = |r: &Rule| Rule {
-        comment: None,
-        action: Some(match r.action() {
-            Action::Limit(_) => Action::Limit(0),
-            x => x.clone(),
-        }),
-        ..r.clone()
-    };
-    ra.comment == rb.comment && action_text(a, ra) == action_text(b, rb) && strip(ra) == strip(rb)
+    action_text(a, ra) == action_text(b, rb)
+        && ra.comment == rb.comment
+        && ra.proto == rb.proto
+        && ra.sport == rb.sport
+        && ra.dport == rb.dport
+        && ra.icmp_type == rb.icmp_type
+        && ra.icmp_code == rb.icmp_code
+        && ra.src_mac == rb.src_mac
+        && ra.dst_mac == rb.dst_mac
+        && ra.src == rb.src
+        && ra.dst == rb.dst
 }
+
+/// Largest LCS table (cells) the diff builds; bigger middles are shown
+/// as one block of removals and additions.
+const LCS_MAX_CELLS: usize = 1 << 22;
 
 /// The changes that turn rule set `old` into `new`: settings, limiters,
 /// then rules (aligned by a longest common subsequence, so an insertion
@@ -838,21 +844,37 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<Change> {
         }
     }
 
-    // LCS over rules (rule sets hold at most 8192 rules).
+    // LCS over rules, after the common head and tail are set aside.
     let (a, b) = (&old.rules, &new.rules);
-    let (n, m) = (a.len(), b.len());
-    let mut l = vec![0u32; (n + 1) * (m + 1)];
-    let at = |i: usize, j: usize| i * (m + 1) + j;
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            l[at(i, j)] = if same_rule(old, &a[i], new, &b[j]) {
-                l[at(i + 1, j + 1)] + 1
-            } else {
-                l[at(i + 1, j)].max(l[at(i, j + 1)])
-            };
+    let mut head = 0;
+    while head < a.len() && head < b.len() && same_rule(old, &a[head], new, &b[head]) {
+        head += 1;
+    }
+    let mut tail = 0;
+    while tail < a.len() - head
+        && tail < b.len() - head
+        && same_rule(old, &a[a.len() - 1 - tail], new, &b[b.len() - 1 - tail])
+    {
+        tail += 1;
+    }
+    let (n, m) = (a.len() - tail, b.len() - tail);
+    let (rows, cols) = (n - head + 1, m - head + 1);
+    let small = rows * cols <= LCS_MAX_CELLS;
+    let mut l = vec![0u32; if small { rows * cols } else { 0 }];
+    let at = |i: usize, j: usize| (i - head) * cols + (j - head);
+    if small {
+        for i in (head..n).rev() {
+            for j in (head..m).rev() {
+                l[at(i, j)] = if same_rule(old, &a[i], new, &b[j]) {
+                    l[at(i + 1, j + 1)] + 1
+                } else {
+                    l[at(i + 1, j)].max(l[at(i, j + 1)])
+                };
+            }
         }
     }
-    let (mut i, mut j) = (0, 0);
+    let lcs = |i: usize, j: usize| if small { l[at(i, j)] } else { 0 };
+    let (mut i, mut j) = (head, head);
     let (mut gone, mut came): (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     // How alike two rules are, to pair a removal with an addition as a
     // change: 0 unrelated (same action and kind needed), more is closer.
@@ -883,8 +905,11 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<Change> {
         let mut paired = vec![false; gone.len()];
         let mut lone = Vec::new();
         let mut changes = Vec::new();
+        // Pairing compares every removal with every addition: only for
+        // gaps of modest size.
+        let pair = gone.len() * came.len() <= 1 << 16;
         for &c in came.iter() {
-            let best = (0..gone.len())
+            let best = (0..if pair { gone.len() } else { 0 })
                 .filter(|&k| !paired[k])
                 .map(|k| (alike(&a[gone[k]], &b[c]), k))
                 .filter(|&(s, _)| s > 0)
@@ -925,11 +950,11 @@ pub fn diff(old: &RuleSet, new: &RuleSet) -> Vec<Change> {
         came.clear();
     };
     while i < n || j < m {
-        if i < n && j < m && same_rule(old, &a[i], new, &b[j]) {
+        if small && i < n && j < m && same_rule(old, &a[i], new, &b[j]) {
             flush(&mut gone, &mut came, &mut out);
             i += 1;
             j += 1;
-        } else if j < m && (i == n || l[at(i, j + 1)] >= l[at(i + 1, j)]) {
+        } else if j < m && (i == n || lcs(i, j + 1) >= lcs(i + 1, j)) {
             came.push(j);
             j += 1;
         } else {
@@ -1000,6 +1025,30 @@ src = ["192.0.2.1", "192.0.2.4"]
         assert_eq!(d[1], Change::Removed(2, "deny src 10.0.0.0/8".into()));
         assert!(matches!(d[2], Change::Changed(3, 2, _, _, 1, 2)), "{d:?}");
         assert_eq!(d.len(), 3, "{d:?}");
+    }
+
+    #[test]
+    fn big_rule_sets_diff_without_a_quadratic_table() {
+        let mut a = RuleSet::default();
+        for i in 0..8000u32 {
+            a.rules.push(Rule {
+                action: Some(Action::Deny),
+                src: vec![format!("10.{}.{}.0/24", i >> 8, i & 255)
+                    .parse()
+                    .expect("cidr")],
+                ..Rule::default()
+            });
+        }
+        let mut b = a.clone();
+        b.rules.reverse();
+        let d = diff(&a, &b);
+        assert!(!d.is_empty());
+        b = a.clone();
+        b.rules.remove(4000);
+        assert_eq!(
+            diff(&a, &b),
+            vec![Change::Removed(4001, "deny src 10.15.160.0/24".into())]
+        );
     }
 
     #[test]
