@@ -18,7 +18,6 @@
 //! its record) is reported, never guessed.
 
 use std::{
-    collections::HashSet,
     fs,
     io::{self, BufReader, BufWriter, Write},
     os::fd::AsRawFd,
@@ -27,6 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use rustc_hash::FxHashSet as HashSet;
 use serde::{Deserialize, Serialize};
 use xdpguard_abi::*;
 use xdpguard_rules::{Action, Fragments, Image, Rule, RuleSet};

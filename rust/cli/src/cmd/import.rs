@@ -3,7 +3,6 @@
 //! `import`: a block (or allow) list of addresses, one per line, into one address-only rule of the active set, in batches.
 
 use std::{
-    collections::HashSet,
     fs::File,
     io::{self, BufRead, BufReader, Read},
     net::IpAddr,
@@ -13,6 +12,7 @@ use std::{
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ipnet::IpNet;
+use rustc_hash::FxHashSet as HashSet;
 use xdpguard_rules::{Action, Rule};
 
 use xdpguard::ctl::{self, Failure};
@@ -114,7 +114,7 @@ pub fn read_list(
     mut progress: impl FnMut(u64),
 ) -> Result<List, Failure> {
     let mut r = BufReader::with_capacity(1 << 20, input);
-    let mut seen: HashSet<IpNet> = HashSet::new();
+    let mut seen: HashSet<IpNet> = HashSet::default();
     let mut list = List {
         nets: Vec::new(),
         v4: 0,
