@@ -254,16 +254,15 @@ impl Map {
         }
     }
 
-    /// Every key of the map, read in batches of 64k with
-    /// `BPF_MAP_LOOKUP_BATCH` (one syscall per batch instead of one per
-    /// key); falls back to [`Map::keys`] where the map type has no batch
-    /// lookup. `value_size` is the map's value size (values are read and
-    /// dropped).
-    pub fn keys_batched<K: Pod + Default>(&self, value_size: usize) -> io::Result<Vec<K>> {
+    /// Every entry of the map, read in batches of 64k with
+    /// `BPF_MAP_LOOKUP_BATCH` (one syscall per batch instead of two per
+    /// entry); falls back to [`Map::keys`] and lookups where the map type
+    /// has no batch lookup.
+    pub fn entries<K: Pod + Default, V: Pod + Default>(&self) -> io::Result<Vec<(K, V)>> {
         const CHUNK: usize = 1 << 16;
-        let mut out: Vec<K> = Vec::new();
+        let mut out: Vec<(K, V)> = Vec::new();
         let mut keys = vec![K::default(); CHUNK];
-        let mut vals = vec![0u8; value_size.div_ceil(8) * 8 * CHUNK];
+        let mut vals = vec![V::default(); CHUNK];
         let mut cursor = K::default();
         let mut first = true;
         loop {
@@ -281,12 +280,12 @@ impl Map {
             let n = (a.count as usize).min(CHUNK);
             match r {
                 Ok(_) => {
-                    out.extend_from_slice(&keys[..n]);
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
                     cursor = next;
                     first = false;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    out.extend_from_slice(&keys[..n]);
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
                     return Ok(out);
                 }
                 Err(e)
@@ -296,7 +295,13 @@ impl Map {
                             Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
                         ) =>
                 {
-                    return self.keys();
+                    let mut out = Vec::new();
+                    for k in self.keys::<K>()? {
+                        if let Some(v) = self.lookup::<K, V>(&k)? {
+                            out.push((k, v));
+                        }
+                    }
+                    return Ok(out);
                 }
                 Err(e) => return Err(e),
             }

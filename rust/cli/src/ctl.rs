@@ -438,19 +438,17 @@ fn map_err(map: usize) -> impl Fn(io::Error) -> Failure {
     }
 }
 
-/// The keys of one keyed map, split into those of generation `g` and
-/// the count of the others.
-fn split_keys<K: bpf::Pod + Default>(
+/// The entries of one keyed map that `mine` selects (one generation's),
+/// and the count of the others.
+#[allow(clippy::type_complexity)]
+fn split_entries<K: bpf::Pod + Default, V: bpf::Pod + Default>(
     guard: &Guard,
     map: usize,
     mine: impl Fn(&K) -> bool,
-) -> Result<(Vec<K>, usize), Failure> {
-    let all: Vec<K> = guard
-        .map(map)
-        .keys_batched(MAPS[map].value_size as usize)
-        .map_err(map_err(map))?;
+) -> Result<(Vec<(K, V)>, usize), Failure> {
+    let all: Vec<(K, V)> = guard.map(map).entries().map_err(map_err(map))?;
     let total = all.len();
-    let mine: Vec<K> = all.into_iter().filter(|k| mine(k)).collect();
+    let mine: Vec<(K, V)> = all.into_iter().filter(|(k, _)| mine(k)).collect();
     let others = total - mine.len();
     Ok((mine, others))
 }
@@ -460,15 +458,26 @@ fn bytes_of<K: bpf::Pod>(k: &K) -> &[u8] {
     unsafe { std::slice::from_raw_parts(k as *const K as *const u8, std::mem::size_of::<K>()) }
 }
 
-/// Entries of `map` that generation `g` holds now but `wanted` does not.
-fn stale<K: bpf::Pod, V>(mine: Vec<K>, wanted: &[(K, V)]) -> Vec<K> {
-    if mine.is_empty() {
-        return mine;
-    }
+/// What turns `have` (a generation's entries now) into `wanted`: the keys
+/// to delete and the entries to write (new or with another value).
+#[allow(clippy::type_complexity)]
+fn plan<K: bpf::Pod, V: bpf::Pod>(have: &[(K, V)], wanted: &[(K, V)]) -> (Vec<K>, Vec<(K, V)>) {
+    let now: rustc_hash::FxHashMap<&[u8], &[u8]> = have
+        .iter()
+        .map(|(k, v)| (bytes_of(k), bytes_of(v)))
+        .collect();
     let want: HashSet<&[u8]> = wanted.iter().map(|(k, _)| bytes_of(k)).collect();
-    mine.into_iter()
-        .filter(|k| !want.contains(bytes_of(k)))
-        .collect()
+    let delete = have
+        .iter()
+        .filter(|(k, _)| !want.contains(bytes_of(k)))
+        .map(|(k, _)| *k)
+        .collect();
+    let write = wanted
+        .iter()
+        .filter(|(k, v)| now.get(bytes_of(k)) != Some(&bytes_of(v)))
+        .copied()
+        .collect();
+    (delete, write)
 }
 
 /// Writes `img` into its (idle) generation, after checking that every
@@ -483,10 +492,13 @@ pub fn write_image(
 ) -> Result<(), Failure> {
     let g = img.generation;
     progress.phase("checking capacity", 0);
-    let (v4_mine, v4_other) = split_keys(guard, MAP_V4, |k: &Lpm4Key| k.data[0] as u32 == g)?;
-    let (v6_mine, v6_other) = split_keys(guard, MAP_V6, |k: &Lpm6Key| k.data[0] as u32 == g)?;
-    let (mac_mine, mac_other) = split_keys(guard, MAP_MAC, |k: &MacKey| k.generation as u32 == g)?;
-    let (if_mine, if_other) = split_keys(guard, MAP_IFACES, |k: &u32| k >> 31 == g)?;
+    let (v4_mine, v4_other) =
+        split_entries::<_, AddrEntry>(guard, MAP_V4, |k: &Lpm4Key| k.data[0] as u32 == g)?;
+    let (v6_mine, v6_other) =
+        split_entries::<_, AddrEntry>(guard, MAP_V6, |k: &Lpm6Key| k.data[0] as u32 == g)?;
+    let (mac_mine, mac_other) =
+        split_entries::<_, u64>(guard, MAP_MAC, |k: &MacKey| k.generation as u32 == g)?;
+    let (if_mine, if_other) = split_entries::<_, u32>(guard, MAP_IFACES, |k: &u32| k >> 31 == g)?;
     for (map, need, other) in [
         (MAP_V4, img.v4.len(), v4_other),
         (MAP_V6, img.v6.len(), v6_other),
@@ -534,11 +546,12 @@ pub fn write_image(
     fn replace<K: bpf::Pod, V: bpf::Pod>(
         guard: &Guard,
         map: usize,
-        mine: Vec<K>,
+        have: Vec<(K, V)>,
         entries: &[(K, V)],
         progress: &mut dyn Progress,
     ) -> Result<(), Failure> {
-        let old = stale(mine, entries);
+        let (old, new) = plan(&have, entries);
+        drop(have);
         if !old.is_empty() {
             progress.phase(
                 &format!("removing from {}", MAPS[map].name),
@@ -547,11 +560,12 @@ pub fn write_image(
             guard.map(map).delete_batch(&old).map_err(map_err(map))?;
             progress.set(old.len() as u64);
         }
-        if entries.is_empty() {
+        if new.is_empty() {
             return Ok(());
         }
-        let keys: Vec<K> = entries.iter().map(|(k, _)| *k).collect();
-        let vals: Vec<V> = entries.iter().map(|(_, v)| *v).collect();
+        let keys: Vec<K> = new.iter().map(|(k, _)| *k).collect();
+        let vals: Vec<V> = new.iter().map(|(_, v)| *v).collect();
+        drop(new);
         progress.phase(&format!("writing {}", MAPS[map].name), keys.len() as u64);
         guard
             .map(map)
@@ -1025,6 +1039,15 @@ src = ["192.0.2.1", "192.0.2.4"]
         assert_eq!(d[1], Change::Removed(2, "deny src 10.0.0.0/8".into()));
         assert!(matches!(d[2], Change::Changed(3, 2, _, _, 1, 2)), "{d:?}");
         assert_eq!(d.len(), 3, "{d:?}");
+    }
+
+    #[test]
+    fn plan_writes_only_what_differs() {
+        let have = [(1u32, 10u32), (2, 20), (3, 30)];
+        let want = [(2u32, 20u32), (3, 31), (4, 40)];
+        let (del, put) = plan(&have, &want);
+        assert_eq!(del, vec![1]);
+        assert_eq!(put, vec![(3, 31), (4, 40)]);
     }
 
     #[test]
