@@ -33,7 +33,7 @@ SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
 .PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
-	difftest bench rust-analyzer clean distclean \
+	difftest bench import-bench rust-analyzer clean distclean \
 	install install-cli install-module uninstall dkms-src deb \
 	pkg-test install-test dkms-test intree-test
 
@@ -83,6 +83,10 @@ test: host-test selftests
 # The benchmark (not a test): table on the console, CSV in build/vm/bench/.
 bench: module cli
 	qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
+
+# Times `xdpguard import` of 100 000 and 1 000 000 CIDRs in the VM (not a test).
+import-bench: module cli
+	qemu/run.sh --name import-bench --timeout 3600 -- scripts/import-bench.sh
 
 demo: module cli
 	qemu/run.sh --name demo -- scripts/demo.sh

@@ -14,7 +14,7 @@ PACKAGES=(
 	libclang-19-dev llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
 	linux-source-6.12
 	qemu-system-x86 busybox-static
-	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools
+	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time
 	debhelper dh-dkms dkms lintian
 )
 BINDGEN_VERSION=0.73.2

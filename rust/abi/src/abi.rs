@@ -199,8 +199,11 @@ pub struct Config {
     /// Which tries have entries in this generation (`TRIE_*` bits); the
     /// program skips lookups in empty ones.
     pub tries: u32,
-    /// Reserved, zero.
-    pub _pad2: u32,
+    /// Identity of the rule set in this generation, chosen by `xdpguard`
+    /// when it writes one (0: none, as in a freshly loaded module). The
+    /// program does not read it; the CLI uses it to check that its record
+    /// of the rule set matches what the kernel holds.
+    pub tag: u32,
 }
 
 /// Drop samples per second per CPU of a rule set that does not say

@@ -14,7 +14,9 @@ const BPF_MAP_GET_NEXT_KEY: i64 = 4;
 const BPF_PROG_TEST_RUN: i64 = 10;
 const BPF_PROG_GET_FD_BY_ID: i64 = 13;
 const BPF_MAP_GET_FD_BY_ID: i64 = 14;
+const BPF_MAP_LOOKUP_BATCH: i64 = 24;
 const BPF_MAP_UPDATE_BATCH: i64 = 26;
+const BPF_MAP_DELETE_BATCH: i64 = 27;
 const BPF_PROG_LOAD: i64 = 5;
 const BPF_OBJ_PIN: i64 = 6;
 const BPF_OBJ_GET: i64 = 7;
@@ -284,6 +286,102 @@ impl Map {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Every entry of the map, read in batches of 64k with
+    /// `BPF_MAP_LOOKUP_BATCH` (one syscall per batch instead of two per
+    /// entry); falls back to [`Map::keys`] and lookups where the map type
+    /// has no batch lookup.
+    pub fn entries<K: Pod + Default, V: Pod + Default>(&self) -> io::Result<Vec<(K, V)>> {
+        const CHUNK: usize = 1 << 16;
+        let mut out: Vec<(K, V)> = Vec::new();
+        let mut keys = vec![K::default(); CHUNK];
+        let mut vals = vec![V::default(); CHUNK];
+        let mut cursor = K::default();
+        let mut first = true;
+        loop {
+            let mut next = K::default();
+            let mut a = BatchAttr {
+                in_batch: if first { 0 } else { ptr(&cursor) },
+                out_batch: &mut next as *mut K as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: vals.as_mut_ptr() as u64,
+                count: CHUNK as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            let r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a);
+            let n = (a.count as usize).min(CHUNK);
+            match r {
+                Ok(_) => {
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
+                    cursor = next;
+                    first = false;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
+                    return Ok(out);
+                }
+                Err(e)
+                    if first
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+                        ) =>
+                {
+                    let mut out = Vec::new();
+                    for k in self.keys::<K>()? {
+                        if let Some(v) = self.lookup::<K, V>(&k)? {
+                            out.push((k, v));
+                        }
+                    }
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes many keys in few syscalls (absent keys are an error, as
+    /// the kernel reports them; callers delete keys they just listed).
+    pub fn delete_batch<K: Pod>(&self, keys: &[K]) -> io::Result<()> {
+        const CHUNK: usize = 1 << 16;
+        for chunk in keys.chunks(CHUNK) {
+            let mut a = BatchAttr {
+                keys: chunk.as_ptr() as u64,
+                count: chunk.len() as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_DELETE_BATCH, &mut a) {
+                Ok(_) => {}
+                Err(e) if matches!(e.raw_os_error(), Some(524) | Some(libc::EOPNOTSUPP)) => {
+                    for k in chunk {
+                        self.delete(k)?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`Map::update_batch`], calling `progress(done)` after each
+    /// chunk of `chunk` entries.
+    pub fn update_batch_progress<K: Pod, V: Pod>(
+        &self,
+        keys: &[K],
+        values: &[V],
+        chunk: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> io::Result<()> {
+        let mut done = 0;
+        for (k, v) in keys.chunks(chunk.max(1)).zip(values.chunks(chunk.max(1))) {
+            self.update_batch(k, v)?;
+            done += k.len();
+            progress(done);
+        }
+        Ok(())
     }
 
     /// Updates many entries in few syscalls (falls back to one by one where

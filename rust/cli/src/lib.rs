@@ -3,6 +3,7 @@
 //! Userspace access to a loaded xdpguard module: find its maps, write rule-set images, swap generations, read counters.
 
 pub mod bpf;
+pub mod ctl;
 pub mod pins;
 pub mod rates;
 pub mod samples;
@@ -278,7 +279,7 @@ fn bytes_of<K: bpf::Pod>(k: &K) -> &[u8] {
     unsafe { std::slice::from_raw_parts(k as *const K as *const u8, std::mem::size_of::<K>()) }
 }
 
-fn write_array<V: bpf::Pod + PartialEq>(
+pub(crate) fn write_array<V: bpf::Pod + PartialEq>(
     map: &Map,
     base: u32,
     values: &[V],

@@ -2,14 +2,13 @@
 
 //! `xdpguard`: apply rule sets to the loaded xdpguard module and read its counters.
 
+mod cmd;
+
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use xdpguard::sys::Failure;
 use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
-
-mod cmd;
-use xdpguard_rules::RuleSet;
 
 mod generate;
 
@@ -18,7 +17,7 @@ mod generate;
 #[command(
     version,
     about,
-    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply rules.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
+    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply --dry-run rules.toml\n  xdpguard apply rules.toml\n  xdpguard add deny --src 10.0.0.0/8 --proto tcp --dport 22\n  xdpguard list\n  xdpguard import --deny blocklist.txt\n  xdpguard export > saved.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,14 +31,23 @@ enum Cmd {
         /// The rule file (TOML; see Documentation/rules.rst).
         file: String,
     },
-    /// Validate a rule file, then switch to it atomically.
-    Apply {
-        /// The rule file.
-        file: String,
-        /// Validate and compile only; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
+    /// Validate a rule file, then switch to it atomically (--dry-run: show the diff).
+    Apply(cmd::apply::Apply),
+    /// Write the active rule set as a rule file (apply takes it back).
+    Export(cmd::apply::Export),
+    /// Add a rule to the active rule set.
+    Add(cmd::rules::Add),
+    /// Delete a rule (by number, or written as it was added).
+    Delete(cmd::rules::Delete),
+    /// List the active rule set with per-rule packet and byte counters.
+    List(cmd::rules::List),
+    /// Change a setting: default policy, monitor mode, per-interface policy, ...
+    Set(cmd::rules::Set),
+    /// Define or remove rate limiters.
+    #[command(subcommand)]
+    Limiter(cmd::rules::Limiter),
+    /// Import a list of addresses (one per line) as a deny or allow rule.
+    Import(cmd::import::Import),
     /// Print samples of dropped packets as they come (rate-limited by the
     /// rule set's `samples` setting).
     #[command(
@@ -88,53 +96,23 @@ enum Cmd {
     },
 }
 
-fn load(file: &str) -> Result<RuleSet, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("{file}: {e}"))?;
-    RuleSet::from_toml(&text).map_err(|e| match e.line {
-        Some(l) => format!("{file}:{l}: {}", e.message),
-        None => format!("{file}: {}", e.message),
-    })
-}
-
 fn run(cli: Cli) -> Result<(), Failure> {
     match cli.cmd {
         Cmd::Generate { what } => generate::run(Cli::command(), what)?,
         Cmd::Check { file } => {
-            let rs = load(&file)?;
+            let rs = cmd::apply::load(&file)?;
             xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
-                .map_err(|e| format!("{file}: {e}"))?;
+                .map_err(|e| Failure::usage(format!("{file}: {e}")))?;
             println!("{file}: {} rules, valid", rs.rules.len());
         }
-        Cmd::Apply { file, dry_run } => {
-            let rs = load(&file)?;
-            let compound = rs.rules.iter().filter(|r| !r.is_address_only()).count();
-            let summary = |img: &xdpguard_rules::Image| {
-                format!(
-                    "{} rules ({compound} compound), {} IPv4 and {} IPv6 prefixes, {} MACs",
-                    rs.rules.len(),
-                    img.v4.len(),
-                    img.v6.len(),
-                    img.macs.len()
-                )
-            };
-            if dry_run {
-                let img = xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
-                    .map_err(|e| format!("{file}: {e}"))?;
-                println!(
-                    "{file}: {}; valid, nothing applied (--dry-run)",
-                    summary(&img)
-                );
-                return Ok(());
-            }
-            let guard = xdpguard::sys::open_guard()?;
-            // Guard::apply compiles once, for the generation it switches to.
-            let img = guard.apply(&rs).map_err(|e| format!("{file}: {e}"))?;
-            println!(
-                "{file}: applied {}; generation {} active",
-                summary(&img),
-                img.generation
-            );
-        }
+        Cmd::Apply(a) => return cmd::apply::apply(a),
+        Cmd::Export(e) => return cmd::apply::export(e),
+        Cmd::Add(a) => return cmd::rules::add(a),
+        Cmd::Delete(d) => return cmd::rules::delete(d),
+        Cmd::List(l) => return cmd::rules::list(l),
+        Cmd::Set(x) => return cmd::rules::set(x),
+        Cmd::Limiter(l) => return cmd::rules::limiter(l),
+        Cmd::Import(i) => return cmd::import::import(i),
         Cmd::Log(a) => cmd::log::run(a)?,
         Cmd::Capture(a) => cmd::capture::run(a)?,
         Cmd::Pin(a) => cmd::pin::pin(a)?,
@@ -145,11 +123,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             let guard = xdpguard::sys::open_guard()?;
             let stats = guard
                 .counters(MAP_STATS, STAT_COUNT)
-                .map_err(|e| e.to_string())?;
+                .map_err(Failure::from)?;
             let per_rule = if rules {
                 guard
                     .rule_counters(RULES_PER_GENERATION)
-                    .map_err(|e| e.to_string())?
+                    .map_err(Failure::from)?
             } else {
                 Vec::new()
             };
@@ -195,7 +173,7 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xdpguard: {e}");
+            eprintln!("xdpguard: {}", e.msg);
             ExitCode::from(e.code)
         }
     }

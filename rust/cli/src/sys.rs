@@ -49,6 +49,16 @@ impl Failure {
         }
     }
 
+    /// Exit 1: the operation failed.
+    pub fn failed(msg: impl Into<String>) -> Failure {
+        Failure::new(EXIT_FAILED, msg)
+    }
+
+    /// Exit 2: bad input; nothing was changed.
+    pub fn usage(msg: impl Into<String>) -> Failure {
+        Failure::new(EXIT_USAGE, msg)
+    }
+
     /// The module is not loaded (exit 3).
     pub fn not_loaded() -> Failure {
         Failure::new(EXIT_NOT_LOADED, NOT_LOADED)

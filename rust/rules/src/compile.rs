@@ -11,7 +11,9 @@
 //! (shorter) prefixes mean, because a trie lookup returns only the longest
 //! match.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 
 use ipnet::IpNet;
 use xdpguard_abi::*;
@@ -85,7 +87,7 @@ fn mask(addr: u128, plen: u8, width: u8) -> u128 {
 /// One address trie (family, direction) under construction.
 #[derive(Default)]
 struct Trie {
-    nodes: HashMap<(u8, u128), Node>,
+    nodes: FxHashMap<(u8, u128), Node>,
 }
 
 impl Trie {

@@ -469,6 +469,72 @@ fn rule_from_raw(r: &RawRule, limits: &[Limit]) -> Result<Rule, String> {
     Ok(rule)
 }
 
+/// A rule written as command-line words (`xdpguard add deny --src ...`):
+/// the fields of a `[[rule]]` table as strings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// `allow`, `deny` or `limit`.
+    pub action: String,
+    /// Limiter name for `limit`.
+    pub limit: Option<String>,
+    /// Source CIDRs.
+    pub src: Vec<String>,
+    /// Destination CIDRs.
+    pub dst: Vec<String>,
+    /// Protocol name or number.
+    pub proto: Option<String>,
+    /// Source port or range.
+    pub sport: Option<String>,
+    /// Destination port or range.
+    pub dport: Option<String>,
+    /// ICMP type.
+    pub icmp_type: Option<String>,
+    /// ICMP code.
+    pub icmp_code: Option<String>,
+    /// Source MAC.
+    pub src_mac: Option<String>,
+    /// Destination MAC.
+    pub dst_mac: Option<String>,
+    /// Comment.
+    pub comment: Option<String>,
+}
+
+impl RuleSpec {
+    /// The rule, checked exactly as a `[[rule]]` of a file is; `limits`
+    /// resolves a limiter name.
+    pub fn to_rule(&self, limits: &[Limit]) -> Result<Rule, String> {
+        let list = |v: &[String]| match v.len() {
+            0 => None,
+            1 => Some(OneOrMany::One(v[0].clone())),
+            _ => Some(OneOrMany::Many(v.to_vec())),
+        };
+        let num = |v: &Option<String>| v.as_ref().map(|s| StrOrNum::Str(s.clone()));
+        let byte = |v: &Option<String>, what: &str| -> Result<Option<u8>, String> {
+            v.as_ref()
+                .map(|s| {
+                    s.parse::<u8>()
+                        .map_err(|_| format!("{what} = \"{s}\": use a number 0-255"))
+                })
+                .transpose()
+        };
+        let raw = RawRule {
+            action: self.action.clone(),
+            limit: self.limit.clone(),
+            src: list(&self.src),
+            dst: list(&self.dst),
+            proto: num(&self.proto),
+            sport: num(&self.sport),
+            dport: num(&self.dport),
+            icmp_type: byte(&self.icmp_type, "icmp_type")?,
+            icmp_code: byte(&self.icmp_code, "icmp_code")?,
+            src_mac: self.src_mac.clone(),
+            dst_mac: self.dst_mac.clone(),
+            comment: self.comment.clone(),
+        };
+        rule_from_raw(&raw, limits)
+    }
+}
+
 /// Checks one rule's constraints fit together.
 pub(crate) fn validate(rule: &Rule) -> Result<(), String> {
     let v4 = |n: &IpNet| matches!(n, IpNet::V4(_));

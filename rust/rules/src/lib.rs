@@ -16,12 +16,13 @@ mod file;
 pub mod model;
 
 pub use compile::{compile, Image};
-pub use file::Error;
+pub use file::{parse_cidr, parse_mac, Error, RuleSpec};
 
 use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
 
 /// What a rule (or a policy) does with the packets it matches.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     /// Pass.
     Allow,
@@ -44,7 +45,7 @@ impl Action {
 }
 
 /// Policy for non-first fragments.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Fragments {
     /// Evaluate rules without the L4 header (default).
     #[default]
@@ -56,7 +57,7 @@ pub enum Fragments {
 }
 
 /// A per-source rate limiter.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Limit {
     /// Name rules refer to it by.
     pub name: String,
@@ -75,7 +76,7 @@ pub struct Limit {
 }
 
 /// One rule. Every constraint that is set must hold for the rule to match.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Rule {
     /// What to do on a match.
     pub action: Option<Action>,
@@ -176,7 +177,7 @@ impl Rule {
 }
 
 /// A whole rule set: policies, limiters and rules. Apply swaps it in at once.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleSet {
     /// Drop packets no rule matches.
     pub default_deny: bool,

@@ -1,0 +1,299 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# The rule verbs of the xdpguard CLI against the loaded module, with real
+# traffic: add/delete/list/set change what passes and list counts it;
+# export/apply/export round-trips; apply --dry-run shows the diff and
+# changes nothing; rule sets swapped under a continuous ping lose no
+# packet; import of 100 000 CIDRs drops a listed source and passes others;
+# a bad import line or a set too big for a map changes nothing.
+#
+#   ns-XXXX (sender)                     initial namespace (guarded)
+#   xpXXXX 192.0.2.2 198.51.100.2        xgXXXX 192.0.2.1 198.51.100.1  <- xdpguard
+#          2001:db8::2                          2001:db8::1
+source "$(dirname "$0")/lib.sh"
+
+xg_require
+STATE=$(mktemp -d)
+export XDPGUARD_STATE_DIR=$STATE
+WORK=$(mktemp -d)
+DUMMIES=()
+cleanup() {
+	local d
+	for d in "${DUMMIES[@]}"; do ip link del "$d" 2>/dev/null; done
+	xg_cleanup
+	rm -rf "$STATE" "$WORK"
+}
+trap cleanup EXIT
+ktap_print_header
+ktap_set_plan 9
+
+xg_unload
+xg_veth_pair
+ip addr add 192.0.2.1/24 dev "$XG_IF"
+ip addr add 198.51.100.1/24 dev "$XG_IF"
+ip addr add 2001:db8::1/64 dev "$XG_IF" nodad
+ip -n "$XG_NS" addr add 192.0.2.2/24 dev "$XG_PEER"
+ip -n "$XG_NS" addr add 198.51.100.2/24 dev "$XG_PEER"
+ip -n "$XG_NS" addr add 2001:db8::2/64 dev "$XG_PEER" nodad
+# Static neighbours: only the pings cross the guarded link, so per-rule
+# counters equal the pings sent.
+MAC=$(cat /sys/class/net/$XG_IF/address)
+PEER_MAC=$(ip -n "$XG_NS" -j link show "$XG_PEER" | jq -r '.[0].address')
+for a in 192.0.2.1 198.51.100.1 2001:db8::1; do
+	ip -n "$XG_NS" neigh replace "$a" lladdr "$MAC" dev "$XG_PEER" nud permanent
+done
+for a in 192.0.2.2 198.51.100.2 2001:db8::2; do
+	ip neigh replace "$a" lladdr "$PEER_MAC" dev "$XG_IF" nud permanent
+done
+
+insmod "$XG_KO" ifaces="$XG_IF" || ktap_exit_skip "insmod failed; see xdpguard_load.sh"
+
+X() { "$XG_CLI" "$@"; }
+received() { # SOURCE DEST
+	ip netns exec "$XG_NS" ping -q -n -c 5 -i 0.1 -W 1 -I "$1" "$2" 2>/dev/null |
+		sed -n 's/.* \([0-9]\+\) received.*/\1/p'
+}
+expect_ping() { # SOURCE DEST WANT
+	local got
+	got=$(received "$1" "$2")
+	[[ $got == "$3" ]] || { fail "ping from $1 to $2: $got of 5 replies, want $3"; return 1; }
+}
+# rule_packets N: packets counted for rule N by `xdpguard list --json`.
+rule_packets() { X list --json | jq -r --argjson n "$1" '.rules[] | select(.number == $n) | .packets'; }
+nrules() { X list --json | jq '.rules | length'; }
+tag() { X list --json | jq -r .tag; }
+
+fresh_module() {
+	local j
+	j=$(X list --json) || return 1
+	[[ $(jq -r .origin <<<"$j") == fresh && $(jq '.rules | length' <<<"$j") == 0 ]] ||
+		fail "list on a fresh module: $j"
+	[[ $(jq -r .settings.default <<<"$j") == allow ]] || { fail "fresh default: $j"; return 1; }
+	X export | grep -qx 'default = "allow"' || { fail "export of a fresh module: $(X export)"; return 1; }
+}
+check "a fresh module lists no rules and exports the allow-all set" fresh_module
+
+add_delete_list() {
+	local out
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	X add deny --src 192.0.2.2 --proto icmp --comment "no ping" >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 0 || return 1
+	expect_ping 198.51.100.2 198.51.100.1 5 || return 1
+	[[ $(rule_packets 1) == 5 ]] || { fail "rule 1 counted $(rule_packets 1) packets, want 5"; return 1; }
+	# More specific (ICMP type) allow wins over the deny.
+	X add allow --src 192.0.2.2 --proto icmp --icmp-type 8 >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	[[ $(rule_packets 2) == 5 ]] || { fail "rule 2 counted $(rule_packets 2), want 5"; return 1; }
+	out=$(X list) || return 1
+	grep -qE '^ +1 +deny +src 192.0.2.2/32 proto icmp +[0-9]+ +[0-9]+  # no ping$' <<<"$out" ||
+		fail "list: $out"
+	X delete 2 >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 0 || return 1
+	X delete deny --src 192.0.2.2 --proto icmp >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	# MAC rules and policies.
+	X add deny --src-mac "$PEER_MAC" >/dev/null || return 1
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	X delete deny --src-mac "$PEER_MAC" >/dev/null || return 1
+	X set default deny >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 0 || return 1
+	X add allow --src 192.0.2.0/24 >/dev/null || return 1
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	X set monitor on >/dev/null || return 1
+	expect_ping 198.51.100.2 198.51.100.1 5 || return 1
+	# Bad input: exit 2, nothing changed.
+	local t
+	t=$(tag)
+	out=$(X add deny --src 10.0.0.1/8 2>&1)
+	[[ $? == 2 && $out == *'"10.0.0.1/8" has host bits set; did you mean 10.0.0.0/8?'* ]] ||
+		{ fail "bad add: $out"; return 1; }
+	out=$(X delete 7 2>&1)
+	[[ $? == 2 ]] || { fail "delete 7 of 1: $out"; return 1; }
+	[[ $(tag) == "$t" ]] || { fail "a refused edit changed the rule set"; return 1; }
+	X set monitor off >/dev/null && X set default allow >/dev/null && X delete 1 >/dev/null &&
+		[[ $(nrules) == 0 ]] || { fail "clean-up left $(nrules) rules"; return 1; }
+}
+check "add, delete, set and list change real traffic and count it" add_delete_list
+
+cat >"$WORK/full.toml" <<'EOF'
+default = "deny"
+malformed = "deny"
+fragments = "drop"
+samples = 5
+syn_limit = "syn"
+
+[interfaces]
+lo = "allow"
+
+[[limit]]
+name = "syn"
+pps = 50
+burst = 100
+
+[[rule]]
+action = "allow"
+proto = "icmp"
+comment = "ping"
+
+[[rule]]
+action = "allow"
+src = ["192.0.2.0/24", "2001:db8::/64"]
+
+[[rule]]
+action = "limit"
+limit = "syn"
+proto = "tcp"
+dport = "80-81"
+
+[[rule]]
+action = "deny"
+src_mac = "02:00:5e:10:00:01"
+EOF
+
+export_round_trip() {
+	X apply "$WORK/full.toml" >/dev/null || return 1
+	X export >"$WORK/a.toml" || return 1
+	X apply "$WORK/a.toml" >/dev/null || return 1
+	X export >"$WORK/b.toml" || return 1
+	cmp -s "$WORK/a.toml" "$WORK/b.toml" || { fail "export differs after apply: $(diff "$WORK/a.toml" "$WORK/b.toml")"; return 1; }
+	grep -q 'comment = "ping"' "$WORK/a.toml" || { fail "the comment was lost"; return 1; }
+	expect_ping 192.0.2.2 192.0.2.1 5
+}
+check "export, apply and export again give the same file" export_round_trip
+
+dry_run_diff() {
+	local t out
+	t=$(tag)
+	sed -e 's/^default = "deny"/default = "allow"/' -e 's/^comment = "ping"/comment = "pings"/' \
+		"$WORK/full.toml" >"$WORK/changed.toml"
+	printf '\n[[rule]]\naction = "deny"\nsrc = "203.0.113.0/24"\n' >>"$WORK/changed.toml"
+	out=$(X apply --dry-run "$WORK/changed.toml") || { fail "dry run failed: $out"; return 1; }
+	grep -qx '~ default: deny -> allow' <<<"$out" || { fail "no policy change in: $out"; return 1; }
+	grep -qx '+ rule 5: deny src 203.0.113.0/24' <<<"$out" || { fail "no added rule in: $out"; return 1; }
+	grep -q '^~ rule 1: allow proto icmp  # ping$' <<<"$out" || { fail "no changed rule in: $out"; return 1; }
+	grep -q 'valid; 3 changes from the active rule set; nothing applied' <<<"$out" || { fail "$out"; return 1; }
+	[[ $(tag) == "$t" ]] || { fail "--dry-run changed the rule set"; return 1; }
+	out=$(X apply --dry-run "$WORK/full.toml") && grep -q '0 changes' <<<"$out" || { fail "$out"; return 1; }
+}
+check "apply --dry-run prints the diff and changes nothing" dry_run_diff
+
+# Two sets that both pass ICMP from 192.0.2.2 but differ in everything
+# else, swapped back and forth during 1000 pings.
+swap_under_traffic() {
+	cat >"$WORK/s1.toml" <<'EOF'
+default = "deny"
+[[rule]]
+action = "allow"
+src = "192.0.2.2"
+[[rule]]
+action = "deny"
+src = "198.51.100.0/24"
+EOF
+	cat >"$WORK/s2.toml" <<'EOF'
+default = "allow"
+[[rule]]
+action = "allow"
+proto = "icmp"
+icmp_type = 8
+[[rule]]
+action = "deny"
+proto = "tcp"
+dport = 22
+[[rule]]
+action = "deny"
+src = ["203.0.113.0/24", "2001:db8:bad::/48"]
+EOF
+	X apply "$WORK/s1.toml" >/dev/null || return 1
+	local log swaps=0 p
+	log=$(mktemp)
+	ip netns exec "$XG_NS" ping -q -n -c 1000 -i 0.005 -W 2 -I 192.0.2.2 192.0.2.1 >"$log" 2>&1 &
+	p=$!
+	while kill -0 $p 2>/dev/null; do
+		X apply "$WORK/s$((swaps % 2 + 1)).toml" >/dev/null || { wait $p; return 1; }
+		swaps=$((swaps + 1))
+	done
+	wait $p
+	echo "$swaps swaps during 1000 pings: $(grep received "$log")" >>"$WORK/figures"
+	((swaps >= 4)) || { fail "only $swaps swaps happened during the pings"; return 1; }
+	grep -q "1000 packets transmitted, 1000 received" "$log" || { fail "$(grep received "$log")"; return 1; }
+	rm -f "$log"
+}
+check "rule sets swapped under a continuous ping lose no packet" swap_under_traffic
+figures() { [[ -f "$WORK/figures" ]] && sed 's/^/# /' "$WORK/figures"; rm -f "$WORK/figures"; }
+figures
+
+import_100k() {
+	echo 'default = "allow"' >"$WORK/allow.toml"
+	X apply "$WORK/allow.toml" >/dev/null || return 1
+	python3 - "$WORK/list.txt" <<'EOF'
+import ipaddress, sys
+with open(sys.argv[1], "w") as f:
+    f.write("# 100 000 entries: 99 990 IPv4 /32 and /24, 9 IPv6, and 198.51.100.0/24\n\n")
+    for i in range(99990):
+        a = ipaddress.IPv4Address(0x0b000000 + i * 256 if i % 2 else 0x0c000000 + i * 7)
+        f.write(f"{a}/24\n" if i % 2 else f"{a}  ; host\n")
+    for i in range(9):
+        f.write(f"2001:db8:bad:{i:x}::/64\n")
+    f.write("198.51.100.0/24 # the test's second source\n")
+EOF
+	local out
+	out=$(X import --deny "$WORK/list.txt") || { fail "import failed: $out"; return 1; }
+	echo "$out" >>"$WORK/figures"
+	[[ $out == "imported 100000 entries (v4 99991, v6 9) in "* ]] || { fail "summary: $out"; return 1; }
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	[[ $(rule_packets 1) == 5 ]] || { fail "the import rule counted $(rule_packets 1), want 5"; return 1; }
+}
+check "import of 100 000 CIDRs drops a listed source and passes others" import_100k
+figures
+
+bad_import_line() {
+	local t out rc
+	t=$(tag)
+	printf '192.0.2.2\n# a comment\n\n192.0.2.0/24\n10.0.0.1/8\n' >"$WORK/bad.txt"
+	out=$(X import --deny "$WORK/bad.txt" 2>&1)
+	rc=$?
+	[[ $rc == 2 ]] || { fail "exit $rc, want 2: $out"; return 1; }
+	[[ $out == "xdpguard: $WORK/bad.txt:5: '10.0.0.1/8': host bits set; did you mean 10.0.0.0/8?" ]] ||
+		fail "message: $out"
+	[[ $(tag) == "$t" ]] || { fail "the rule set changed"; return 1; }
+	# The previous import is still in force, and the good lines were not applied.
+	expect_ping 198.51.100.2 198.51.100.1 0 && expect_ping 192.0.2.2 192.0.2.1 5
+}
+check "a bad import line fails with FILE:LINE and changes nothing" bad_import_line
+
+# xdpg_ifaces holds 256 per-interface policies for both generations: a set
+# with 130 of them fits once, but not next to itself.
+map_full() {
+	local i t out rc
+	for i in $(seq 130); do
+		echo "link add xgd$i type dummy"
+		DUMMIES+=("xgd$i")
+	done | ip -batch - || return 1
+	{
+		echo "[interfaces]"
+		for i in $(seq 130); do echo "xgd$i = \"allow\""; done
+	} >"$WORK/ifaces.toml"
+	X apply "$WORK/ifaces.toml" >/dev/null || return 1
+	t=$(tag)
+	sed 's/"allow"/"deny"/' "$WORK/ifaces.toml" >"$WORK/ifaces2.toml"
+	out=$(X apply "$WORK/ifaces2.toml" 2>&1)
+	rc=$?
+	[[ $rc == 1 ]] || { fail "exit $rc, want 1: $out"; return 1; }
+	[[ $out == *"map xdpg_ifaces is full: 130 entries needed, max 256 (130 held by the active rule set"*"nothing changed" ]] ||
+		fail "message: $out"
+	[[ $(tag) == "$t" ]] || { fail "the rule set changed"; return 1; }
+	expect_ping 192.0.2.2 192.0.2.1 5
+}
+check "a rule set too big for a map says which map and its size, and changes nothing" map_full
+
+reload_forgets() {
+	rmmod xdpguard && insmod "$XG_KO" ifaces="$XG_IF" || return 1
+	[[ $(X list --json | jq -r .origin) == fresh ]] || { fail "after reload: $(X list --json)"; return 1; }
+	expect_ping 198.51.100.2 198.51.100.1 5
+}
+check "after rmmod and insmod the active set is the fresh one, not the recorded one" reload_forgets
+
+ktap_finished
