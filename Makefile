@@ -5,6 +5,9 @@
 #   make            bootstrap (once), test kernel, BPF program, module
 #   make demo       boot the test kernel and watch xdpguard drop a source
 #   make test       host tests + build + kselftests in the test VM
+#   make kernel-debug   the debug test kernel (clang, KASAN, lockdep, kmemleak, ...)
+#   make test-debug     all kselftests on the debug kernel, then a kmemleak scan
+#   make stress         the stress kselftests (STRESS_KERNEL=test or debug)
 #   make KDIR=/path/to/rust-enabled/kernel/tree   build against another kernel
 #
 # KDIR must be a built kernel tree with CONFIG_RUST=y and its Rust metadata,
@@ -23,6 +26,18 @@ KDIR = $(shell scripts/build-kernel.sh --print-kdir)
 MODULE_DEPS := kernel
 endif
 
+# A tree built with clang needs LLVM= for the module too (check-toolchain.sh).
+KMAKE = $(MAKE) -C $(KDIR) M=$(CURDIR) $(shell scripts/check-toolchain.sh --make-args $(KDIR))
+
+# The debug kernel and the module built against it. Kbuild (6.12) writes
+# objects next to the sources, so the debug module is built from a copy of
+# them in build/debug/src and never touches rust/xdpguard/xdpguard.ko.
+DEBUG_KDIR = $(shell scripts/build-kernel.sh --flavour debug --print-kdir)
+DEBUG_SRC := build/debug/src
+DEBUG_KO := build/debug/xdpguard.ko
+# Per-test timeout (s) on the debug kernel (KASAN and lockdep under TCG).
+DEBUG_TIMEOUT ?= 3000
+
 CARGO_BPF := RUSTC_BOOTSTRAP=1 cargo build --locked --release -p xdpguard-bpf \
 	--target bpfel-unknown-none -Z build-std=core
 BPF_ELF := target/bpfel-unknown-none/release/xdpguard-bpf
@@ -31,7 +46,7 @@ SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
 .PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
-	difftest bench rust-analyzer clean distclean
+	difftest bench rust-analyzer clean distclean kernel-debug module-debug test-debug stress
 
 all: module
 
@@ -54,8 +69,22 @@ skel: bpf
 modules: module
 module: skel $(MODULE_DEPS)
 	@scripts/check-toolchain.sh $(KDIR)
-	$(MAKE) -C $(KDIR) M=$(CURDIR) modules
+	$(KMAKE) modules
 	@echo "built $(MODULE)"
+
+kernel-debug: setup
+	@scripts/build-kernel.sh --flavour debug
+
+module-debug: skel kernel-debug
+	@scripts/check-toolchain.sh $(DEBUG_KDIR)
+	rm -rf $(DEBUG_SRC) && mkdir -p $(DEBUG_SRC)
+	find Kbuild rust/xdpguard rust/abi/src -path rust/xdpguard/bpf -prune -o -type f \
+		\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
+		! -name '*.mod.c' -print | cpio -pdm --quiet $(DEBUG_SRC)
+	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(DEBUG_SRC) \
+		$(shell scripts/check-toolchain.sh --make-args $(DEBUG_KDIR)) modules
+	cp $(DEBUG_SRC)/rust/xdpguard/xdpguard.ko $(DEBUG_KO)
+	@echo "built $(DEBUG_KO) against $(DEBUG_KDIR)"
 
 # The CLI and the differential test (userspace, run inside the VM too).
 cli: setup
@@ -76,6 +105,27 @@ difftest: module cli
 
 test: host-test selftests
 
+# The whole kselftest suite on the debug kernel, then two kmemleak scans:
+# any splat (KASAN, lockdep, ...) or suspected leak fails the run.
+test-debug: module-debug cli
+	XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
+		qemu/run.sh --name test-debug --timeout 14400 \
+		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh
+
+# The stress kselftests alone, on the test kernel (default) or, with
+# STRESS_KERNEL=debug, on the debug kernel followed by a kmemleak scan.
+STRESS_KERNEL ?= test
+STRESS_PROGS = $(shell sed -n 's/^STRESS_PROGS *:= *//p' selftests/Makefile)
+ifeq ($(STRESS_KERNEL),debug)
+stress: module-debug cli
+	XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
+		qemu/run.sh --name stress-debug --timeout 7200 \
+		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh $(STRESS_PROGS)
+else
+stress: module cli
+	qemu/run.sh --name stress -- selftests/run_kselftest.sh $(STRESS_PROGS)
+endif
+
 # The benchmark (not a test): table on the console, CSV in build/vm/bench/.
 bench: module cli
 	qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
@@ -84,10 +134,10 @@ demo: module cli
 	qemu/run.sh --name demo -- scripts/demo.sh
 
 rust-analyzer: skel
-	$(MAKE) -C $(KDIR) M=$(CURDIR) rust-analyzer
+	$(KMAKE) rust-analyzer
 
 clean:
-	-[ -d "$(KDIR)" ] && $(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	-[ -d "$(KDIR)" ] && $(KMAKE) clean
 	rm -rf build $(SKEL)
 
 distclean: clean
