@@ -1,0 +1,116 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Stress: fault injection on the insmod path. For N = 1, 2, ... the Nth
+# slab or page allocation made by insmod's task fails (failslab and
+# fail_page_alloc through /proc/thread-self/fail-nth, see xgfailnth.py),
+# until insmod needs fewer than N allocations. Every failure must be a
+# clean insmod error (the module is not loaded), or, where the kernel
+# tolerates the failure, a working load; either way bpftool's program, map
+# and link counts return to what they were, kmemleak (debug kernel)
+# suspects nothing and the kernel logs no splat. The kernel's own
+# allocation-failure warnings are expected here (see xg_alloc_warnings).
+# XDPGUARD_FAULT_MAX bounds N (default 20000); XDPGUARD_FAULT_STEP tries
+# every STEPth point only (default 1: all of them).
+source "$(dirname "$0")/lib.sh"
+
+xg_require
+FI=/sys/kernel/debug
+[[ -d $FI/failslab && -d $FI/fail_page_alloc && -e /proc/self/fail-nth ]] ||
+	ktap_exit_skip "kernel without FAILSLAB, FAIL_PAGE_ALLOC and FAULT_INJECTION_DEBUG_FS (make stress STRESS_KERNEL=debug)"
+MAX=${XDPGUARD_FAULT_MAX:-20000}
+STEP=${XDPGUARD_FAULT_STEP:-1}
+
+saved=()
+fi_set() {
+	saved+=("$(cat "$FI/$1") $FI/$1")
+	echo "$2" >"$FI/$1"
+}
+fi_restore() {
+	local s
+	for s in "${saved[@]}"; do echo "${s% *}" >"${s##* }"; done
+	saved=()
+}
+trap 'fi_restore; xg_alloc_warnings end; xg_cleanup' EXIT
+ktap_print_header
+ktap_set_plan 4
+
+xg_unload
+xg_veth_pair
+BASE=$(xg_bpf_counts)
+xg_kmemleak_available && xg_kmemleak_clear
+
+# fail-nth counts every call to an enabled fault point; make GFP_KERNEL and
+# order-0 allocations eligible (by default only atomic ones and order >= 1
+# pages are), and print one line per injected failure, no stack.
+for f in failslab fail_page_alloc; do
+	fi_set $f/ignore-gfp-wait N
+	fi_set $f/verbose 1
+done
+fi_set fail_page_alloc/ignore-gfp-highmem N
+fi_set fail_page_alloc/min-order 0
+
+declare -A errors
+POINTS=0 FAILED=0 TOLERATED=0 LAST=
+sweep() {
+	local n out errno injected
+	xg_alloc_warnings begin
+	for ((n = 1; n <= MAX; n += STEP)); do
+		out=$("$XG_DIR/xgfailnth.py" "$n" "$XG_KO" "ifaces=$XG_IF") || fail "N=$n: xgfailnth.py: $out"
+		errno=${out#errno=} errno=${errno%% *}
+		injected=${out##*injected=}
+		if ((injected == 0)); then
+			((errno == 0)) || fail "N=$n: no fault injected, yet insmod failed with errno $errno"
+			POINTS=$((n - 1))
+			rmmod xdpguard || fail "rmmod after the final load failed"
+			break
+		fi
+		if ((errno == 0)); then
+			# The kernel absorbed the failure; the module must work.
+			TOLERATED=$((TOLERATED + 1))
+			grep -q "^$XG_IF " "$XG_SYSFS/links" || fail "N=$n: loaded after a tolerated failure but $XG_IF is not attached"
+			rmmod xdpguard || fail "N=$n: rmmod failed"
+		else
+			FAILED=$((FAILED + 1))
+			errors[$errno]=$((${errors[$errno]:-0} + 1))
+			! xg_loaded || fail "N=$n: insmod failed (errno $errno) but the module is loaded"
+		fi
+		xg_wait xg_counts_are "$BASE" || fail "N=$n (errno $errno): objects leaked"
+		[[ $(xg_xdp_mode "$XG_IF") == none ]] || fail "N=$n: $XG_IF kept XDP"
+		LAST=$n
+	done
+	xg_alloc_warnings end
+	((POINTS > 0)) || fail "insmod still failed at N=$MAX (raise XDPGUARD_FAULT_MAX)"
+	declare -p POINTS FAILED TOLERATED errors >"$STATE"
+}
+STATE=$(mktemp)
+start=$(date +%s)
+check "each allocation of insmod failed in turn: clean error or working load, nothing leaked" sweep
+[[ -s $STATE ]] && source "$STATE"
+rm -f "$STATE"
+summary=""
+for e in "${!errors[@]}"; do summary+=" errno $e x${errors[$e]}"; done
+ktap_print_msg "insmod path: $POINTS fault points (every ${STEP}th tried): $FAILED clean failures ($summary ), $TOLERATED tolerated, in $(($(date +%s) - start)) s"
+fi_restore
+
+loads_after() {
+	insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod failed after the sweep"
+	[[ $(xg_xdp_mode "$XG_IF") != none ]] || fail "$XG_IF not attached"
+	rmmod xdpguard
+	xg_wait xg_counts_are "$BASE"
+}
+check "insmod works after the sweep" loads_after
+
+no_splat_region() {
+	local d
+	d=$(dmesg)
+	# Every injected failure logged its one line (verbose=1), and no
+	# warning beyond the allocator's own.
+	grep -q 'FAULT_INJECTION: forcing a failure' <<<"$d" || fail "no injected failure was logged"
+	! grep -E 'WARNING:|BUG:|KASAN:|refcount_t:|lockdep|possible (circular|recursive) locking' <<<"$d" ||
+		fail "the kernel complained during the sweep (see above)"
+}
+check "the kernel logged the injected failures and no warning" no_splat_region
+
+xg_check_kmemleak
+ktap_finished
