@@ -8,7 +8,7 @@ source "$(dirname "$0")/lib.sh"
 xg_require
 trap xg_cleanup EXIT
 ktap_print_header
-ktap_set_plan 6
+ktap_set_plan 13
 
 xg_unload
 xg_veth_pair
@@ -43,6 +43,20 @@ check "interface listed twice is refused" \
 	refused "ifaces=: '$XG_IF' is listed twice" ifaces="$XG_IF,$XG_IF"
 check "a good interface before a missing one is not left attached" \
 	refused "ifaces=: no interface named 'nosuch1'" ifaces="$XG_IF,nosuch1"
+check "a pattern with an unclosed [ is refused" \
+	refused "ifaces=: 'veth[0-9': '[' without a closing ']'" ifaces="$XG_IF,veth[0-9"
+check "a pattern with a backwards range is refused" \
+	refused "ifaces=: 'veth[9-0]': a range in '[9-0]' runs backwards" "ifaces=veth[9-0]"
+check "an over-long pattern is refused" \
+	refused "ifaces=: pattern 'x*$(printf 'y%.0s' $(seq 70))' is longer than 64 bytes" "ifaces=x*$(printf 'y%.0s' $(seq 70))"
+check "a pattern with a character no name can hold is refused" \
+	refused "ifaces=: 'veth/*' is not a valid pattern" "ifaces=veth/*"
+check "a pattern listed twice is refused" \
+	refused "ifaces=: 'veth*' is listed twice" "ifaces=veth*,veth*"
+check "unknown policy is refused" \
+	refused "policy=block: unknown policy; use policy=allow or policy=deny" ifaces="$XG_IF" policy=block
+check "bad monitor value is refused" \
+	refused "monitor=maybe: use monitor=0 (off) or monitor=1" ifaces="$XG_IF" monitor=maybe
 
 native_refused_midway() {
 	# The veth attaches natively, then the dummy (no native XDP) fails:

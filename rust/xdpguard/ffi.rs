@@ -3,26 +3,34 @@
 //! The module's only `unsafe` code: thin, typed wrappers over the kernel's C interfaces.
 //!
 //! Covered here: the in-kernel BPF syscall (`kern_sys_bpf`) and the references
-//! it hands out (maps, programs, links), file descriptors of the loading task,
-//! netdev lookup, a user-memory buffer for the verifier log, `charp` module
-//! parameters, `.modinfo` entries and a read-only sysfs attribute group on the
-//! module's kobject. Everything above this file is safe Rust.
+//! it hands out (maps, programs, links), file descriptors of the current
+//! task, the program's file (to make program fds in a worker), netdev
+//! lookups, a netdevice notifier on the initial network namespace, the
+//! module's ordered workqueue, a user-memory buffer for the verifier log,
+//! `charp` module parameters, `.modinfo` entries and the sysfs attribute
+//! group `bpf/` on the module's kobject. Everything above this file is safe
+//! Rust.
 
 use crate::uapi::{
-    obj_name, LinkCreateAttr, MapCreateAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP,
+    obj_name, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP,
+    BPF_XDP,
 };
 use core::{
     cell::UnsafeCell,
+    marker::PhantomPinned,
     ptr::{null_mut, NonNull},
-    sync::atomic::{AtomicPtr, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
 };
 use kernel::{
     bindings,
     error::{from_err_ptr, Error},
-    ffi::{c_char, c_int, c_uint, c_void},
+    ffi::{c_char, c_int, c_uint, c_ulong, c_void},
     prelude::*,
     str::CStr,
+    sync::Arc,
+    types::Opaque,
     uaccess::UserSlice,
+    workqueue::Queue,
 };
 
 extern "C" {
@@ -30,12 +38,22 @@ extern "C" {
     fn kern_sys_bpf(cmd: c_int, attr: *mut c_void, size: c_uint) -> c_int;
     // fs/file.c, EXPORT_SYMBOL(close_fd).
     fn close_fd(fd: c_uint) -> c_int;
-    // helpers.c: `struct net_device` is opaque in the bindings.
+    // helpers.c: `struct net_device` is opaque in the bindings, and what
+    // follows are inline functions or macros in C.
     fn xdpguard_ifindex_by_name(name: *const c_char) -> c_int;
+    fn xdpguard_name_by_index(ifindex: c_int, name: *mut u8) -> c_int;
+    fn xdpguard_netdevs(out: *mut NetdevEntry, max: c_int) -> c_int;
+    // `struct file *`, passed through untouched (its binding is not FFI-safe).
+    fn xdpguard_install_file(file: *mut c_void) -> c_int;
+    fn xdpguard_alloc_wq() -> *mut bindings::workqueue_struct;
+    fn xdpguard_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
+    fn xdpguard_notifier_unregister(nb: *mut bindings::notifier_block);
+    fn xdpguard_notifier_dev(info: *mut c_void, name: *mut u8, registered: *mut bool) -> c_int;
 }
 
 // `enum bpf_cmd` (UAPI, stable).
 const BPF_MAP_CREATE: c_int = 0;
+const BPF_MAP_UPDATE_ELEM: c_int = 2;
 const BPF_PROG_LOAD: c_int = 5;
 const BPF_LINK_CREATE: c_int = 28;
 /// `src_reg` value marking a 64-bit immediate load as "map by fd".
@@ -53,6 +71,7 @@ trait BpfAttr {}
 impl BpfAttr for MapCreateAttr {}
 impl BpfAttr for ProgLoadAttr {}
 impl BpfAttr for LinkCreateAttr {}
+impl BpfAttr for MapElemAttr {}
 
 /// Runs one BPF command in the kernel and returns its non-negative result.
 fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
@@ -74,16 +93,18 @@ fn sys_bpf<T: BpfAttr>(cmd: c_int, attr: &mut T) -> Result<c_int> {
     }
 }
 
-/// A file descriptor in the loading task's table, closed on drop.
+/// A file descriptor in the current task's table, closed on drop.
 ///
 /// `kern_sys_bpf` returns new objects as fds of `current`; xdpguard turns
-/// them into references at once and closes the fds before `init` returns.
+/// them into references at once and closes the fds before it returns (from
+/// `init`, or from the work function in a kworker, whose table is
+/// kthreadd's).
 ///
 /// # Invariants
 ///
-/// `self.0` is an open fd of the task that created this value (the task
-/// running the module's `init`), owned by this value alone; the value is
-/// dropped by that same task (it is neither `Send` nor `Sync`).
+/// `self.0` is an open fd of the task that created this value, owned by
+/// this value alone; the value is dropped by that same task (it is neither
+/// `Send` nor `Sync`).
 pub(crate) struct Fd(c_int, core::marker::PhantomData<*mut ()>);
 
 impl Fd {
@@ -116,6 +137,30 @@ pub(crate) fn map_create(spec: &crate::abi::MapSpec) -> Result<Fd> {
     let fd = sys_bpf(BPF_MAP_CREATE, &mut attr)?;
     // INVARIANT: a successful BPF_MAP_CREATE returns a new fd of `current`.
     Ok(Fd(fd, core::marker::PhantomData))
+}
+
+/// Writes `value` at `key` in the map behind `map`, whose layout `spec`
+/// describes (`BPF_ANY`). The sizes of `K` and `V` must be the map's.
+pub(crate) fn map_update<K: Copy, V: Copy>(
+    map: &Fd,
+    spec: &crate::abi::MapSpec,
+    key: &K,
+    value: &V,
+) -> Result {
+    if core::mem::size_of::<K>() != spec.key_size as usize
+        || core::mem::size_of::<V>() != spec.value_size as usize
+    {
+        return Err(EINVAL);
+    }
+    let mut attr = MapElemAttr {
+        map_fd: map.raw(),
+        key: (key as *const K) as u64,
+        value: (value as *const V) as u64,
+        ..Default::default()
+    };
+    // `key` and `value` are kernel pointers to exactly the map's key and
+    // value sizes (checked above), borrowed for the call.
+    sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(|_| ())
 }
 
 /// Points the 64-bit immediate load at instruction `insn` of `insns` at the
@@ -318,6 +363,53 @@ impl Drop for ProgRef {
     }
 }
 
+/// A reference on the program's file (what a program fd points at), so that
+/// tasks other than the loading one can get a program fd to create links.
+///
+/// # Invariants
+///
+/// `self.0` points at a live `struct file` of a BPF program on which this
+/// value owns one reference.
+pub(crate) struct ProgFile(NonNull<bindings::file>);
+
+// SAFETY: a file reference may be used and released (`fput`) from any task
+// in process context.
+unsafe impl Send for ProgFile {}
+// SAFETY: `&ProgFile` only installs new references to the file.
+unsafe impl Sync for ProgFile {}
+
+impl ProgFile {
+    /// Takes a reference on the file behind the program fd `fd`.
+    pub(crate) fn from_fd(fd: &Fd) -> Result<Self> {
+        // SAFETY: `fget` looks the fd up in the current task's table and
+        // returns a new reference or null.
+        let f = unsafe { bindings::fget(fd.raw()) };
+        // INVARIANT: `fd` is a program fd (it came from `BPF_PROG_LOAD`) and
+        // `fget` gave us a reference on its file.
+        NonNull::new(f).map(Self).ok_or(EBADF)
+    }
+
+    /// Installs a new fd of the program in the current task's table; it is
+    /// closed when the returned value drops, in this same task.
+    pub(crate) fn install(&self) -> Result<Fd> {
+        // SAFETY: the file is live (type invariant); the helper reserves an
+        // fd of `current` and installs a new reference to the file in it.
+        let fd = unsafe { xdpguard_install_file(self.0.as_ptr().cast()) };
+        if fd < 0 {
+            return Err(Error::from_errno(fd));
+        }
+        // INVARIANT: `fd` is a new fd of `current` that nothing else owns.
+        Ok(Fd(fd, core::marker::PhantomData))
+    }
+}
+
+impl Drop for ProgFile {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant we own one reference, given up here.
+        unsafe { bindings::fput(self.0.as_ptr()) };
+    }
+}
+
 /// One reference on a BPF link. Dropping the last reference detaches the
 /// program from its interface (the kernel does it from a workqueue).
 ///
@@ -364,6 +456,229 @@ pub(crate) fn ifindex_by_name(name: &CStr) -> Option<i32> {
     // SAFETY: `name` is NUL-terminated; the helper only reads it, under RCU.
     let ifindex = unsafe { xdpguard_ifindex_by_name(name.as_char_ptr()) };
     (ifindex > 0).then_some(ifindex)
+}
+
+/// `IFNAMSIZ`: an interface name with its NUL.
+pub(crate) const IFNAMSIZ: usize = 16;
+
+/// Returns the name (NUL-padded) of interface `ifindex` of the initial
+/// network namespace, if it exists. Takes rtnl: never call with rtnl held.
+pub(crate) fn name_by_index(ifindex: i32) -> Option<[u8; IFNAMSIZ]> {
+    let mut name = [0u8; IFNAMSIZ];
+    // SAFETY: `name` has the IFNAMSIZ bytes the helper writes.
+    let ret = unsafe { xdpguard_name_by_index(ifindex, name.as_mut_ptr()) };
+    (ret == 0).then_some(name)
+}
+
+/// One network device of the initial namespace (`struct xdpguard_netdev`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub(crate) struct NetdevEntry {
+    /// Its ifindex.
+    pub(crate) ifindex: c_int,
+    /// Its name, NUL-padded.
+    pub(crate) name: [u8; IFNAMSIZ],
+}
+
+/// Lists the devices of the initial network namespace. Takes rtnl: never
+/// call with rtnl held.
+pub(crate) fn netdevs() -> Result<KVec<NetdevEntry>> {
+    let mut max = 64usize;
+    loop {
+        let mut out = KVec::from_elem(
+            NetdevEntry {
+                ifindex: 0,
+                name: [0; IFNAMSIZ],
+            },
+            max,
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `out` holds `max` initialised entries the helper may
+        // overwrite; it writes no more than `max`.
+        let n = unsafe { xdpguard_netdevs(out.as_mut_ptr(), max as c_int) };
+        let n = usize::try_from(n).map_err(|_| EINVAL)?;
+        if n <= max {
+            // Keep the first `n` entries: rebuild rather than truncate.
+            let mut list = KVec::with_capacity(n, GFP_KERNEL)?;
+            list.extend_from_slice(&out[..n], GFP_KERNEL)?;
+            return Ok(list);
+        }
+        // More devices than room: try again with room to spare.
+        max = n.checked_mul(2).ok_or(ENOMEM)?;
+    }
+}
+
+/// The module's ordered workqueue: one work item runs at a time. Dropping
+/// it waits for queued and running work to finish (`destroy_workqueue`).
+///
+/// # Invariants
+///
+/// `self.0` points at a workqueue allocated by this value and not yet
+/// destroyed.
+pub(crate) struct OwnedQueue(NonNull<bindings::workqueue_struct>);
+
+// SAFETY: workqueues may be used and destroyed from any task.
+unsafe impl Send for OwnedQueue {}
+// SAFETY: queueing work is thread-safe.
+unsafe impl Sync for OwnedQueue {}
+
+impl OwnedQueue {
+    /// Allocates the ordered workqueue `xdpguard`.
+    pub(crate) fn new() -> Result<Self> {
+        // SAFETY: the helper only calls `alloc_ordered_workqueue`.
+        let wq = unsafe { xdpguard_alloc_wq() };
+        // INVARIANT: a non-null result is a new workqueue we own.
+        NonNull::new(wq).map(Self).ok_or(ENOMEM)
+    }
+}
+
+impl core::ops::Deref for OwnedQueue {
+    type Target = Queue;
+
+    fn deref(&self) -> &Queue {
+        // SAFETY: by the type invariant the workqueue is valid until `drop`,
+        // which needs `&mut self`, so it outlives the returned borrow.
+        unsafe { Queue::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedQueue {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant the workqueue is ours and live; this
+        // drains it and frees it. Nothing can queue on it any more: it is
+        // only reachable through `self`.
+        unsafe { bindings::destroy_workqueue(self.0.as_ptr()) };
+    }
+}
+
+/// What happened to a network device of the initial namespace.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NetdevEvent {
+    /// It appeared (created, or moved into the namespace).
+    Register,
+    /// It is going away: deleted, or (`moved`) moving to another namespace.
+    Unregister {
+        /// The device stays registered: it changes namespace.
+        moved: bool,
+    },
+    /// It was renamed; the name given is the new one.
+    ChangeName,
+}
+
+/// Receives the netdevice events of the initial network namespace. Called
+/// with rtnl held: it may sleep and take mutexes that are never held while
+/// taking rtnl, and must not take rtnl.
+pub(crate) trait NetdevHandler: Send + Sync {
+    /// `name` is the device's name without NUL.
+    fn netdev_event(&self, event: NetdevEvent, ifindex: i32, name: &[u8]);
+}
+
+// `enum netdev_cmd` (include/linux/netdevice.h).
+const NETDEV_REGISTER: c_ulong = 0x0005;
+const NETDEV_UNREGISTER: c_ulong = 0x0006;
+const NETDEV_CHANGENAME: c_ulong = 0x000A;
+/// `NOTIFY_DONE`.
+const NOTIFY_DONE: c_int = 0;
+
+/// The notifier block and its handler, at a fixed address.
+#[repr(C)]
+struct NotifierInner<T> {
+    /// First, so a pointer to it is a pointer to the whole.
+    nb: Opaque<bindings::notifier_block>,
+    handler: T,
+    /// Set while unregistering: the replayed `NETDEV_UNREGISTER`s are not
+    /// passed on.
+    quiet: AtomicBool,
+    _pin: PhantomPinned,
+}
+
+// SAFETY: the notifier block is written only by the notifier chain, under
+// rtnl, while registered; moving the owning box to another task is fine.
+unsafe impl<T: Send> Send for NotifierInner<T> {}
+// SAFETY: through `&NotifierInner` only the chain (under rtnl) touches the
+// block; the handler is `Sync` and the flag atomic.
+unsafe impl<T: Sync> Sync for NotifierInner<T> {}
+
+/// A registered netdevice notifier on the initial network namespace,
+/// unregistered on drop. Registration replays `NETDEV_REGISTER` for every
+/// device already there; the replay of unregistration is not passed on.
+///
+/// # Invariants
+///
+/// `inner.nb` is registered with `register_netdevice_notifier_net` on
+/// `init_net` and stays so until `drop`.
+pub(crate) struct NetdevNotifier<T: NetdevHandler> {
+    inner: Pin<KBox<NotifierInner<T>>>,
+}
+
+impl<T: NetdevHandler> NetdevNotifier<T> {
+    /// Registers `handler` for the netdevice events of the initial network
+    /// namespace. Takes rtnl: never call with rtnl held.
+    pub(crate) fn register(handler: T) -> Result<Self> {
+        let inner = KBox::pin(
+            NotifierInner {
+                nb: Opaque::new(bindings::notifier_block {
+                    notifier_call: Some(notifier_call::<T>),
+                    next: null_mut(),
+                    priority: 0,
+                }),
+                handler,
+                quiet: AtomicBool::new(false),
+                _pin: PhantomPinned,
+            },
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `nb` is pinned in a box that lives until `drop`, which
+        // unregisters it first; `notifier_call` matches `notifier_fn_t`.
+        kernel::error::to_result(unsafe { xdpguard_notifier_register(inner.nb.get()) })?;
+        // INVARIANT: registered just above.
+        Ok(Self { inner })
+    }
+}
+
+impl<T: NetdevHandler> Drop for NetdevNotifier<T> {
+    fn drop(&mut self) {
+        self.inner.quiet.store(true, Ordering::Release);
+        // SAFETY: by the type invariant `nb` is registered. Unregistering
+        // takes rtnl, so no call is running when it returns.
+        unsafe { xdpguard_notifier_unregister(self.inner.nb.get()) };
+    }
+}
+
+/// `notifier_call` of [`NetdevNotifier`]: decodes the event and passes it on.
+unsafe extern "C" fn notifier_call<T: NetdevHandler>(
+    nb: *mut bindings::notifier_block,
+    event: c_ulong,
+    info: *mut c_void,
+) -> c_int {
+    let event = match event {
+        NETDEV_REGISTER => NetdevEvent::Register,
+        NETDEV_UNREGISTER => NetdevEvent::Unregister { moved: false },
+        NETDEV_CHANGENAME => NetdevEvent::ChangeName,
+        _ => return NOTIFY_DONE,
+    };
+    // SAFETY: `nb` is the first field of a `repr(C)` `NotifierInner<T>`
+    // (the only notifier block registered with this function), which stays
+    // pinned and live while registered, and calls only happen then.
+    let inner = unsafe { &*nb.cast::<NotifierInner<T>>() };
+    if inner.quiet.load(Ordering::Acquire) {
+        return NOTIFY_DONE;
+    }
+    let mut name = [0u8; IFNAMSIZ];
+    let mut registered = false;
+    // SAFETY: `info` is the `netdev_notifier_info` of a netdevice notifier
+    // call, made with rtnl held; `name` has IFNAMSIZ bytes.
+    let ifindex = unsafe { xdpguard_notifier_dev(info, name.as_mut_ptr(), &mut registered) };
+    if ifindex <= 0 {
+        return NOTIFY_DONE;
+    }
+    let event = match event {
+        NetdevEvent::Unregister { .. } => NetdevEvent::Unregister { moved: registered },
+        e => e,
+    };
+    let len = name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ);
+    inner.handler.netdev_event(event, ifindex, &name[..len]);
+    NOTIFY_DONE
 }
 
 /// Storage of a `charp` module parameter.
@@ -504,18 +819,59 @@ macro_rules! modinfo {
 }
 pub(crate) use modinfo;
 
-/// Number of read-only status files in `/sys/module/xdpguard/bpf/`.
-pub(crate) const STATUS_FILES: usize = 3;
-/// Their names, in the order of the texts given to [`StatusFiles::register`].
-const STATUS_NAMES: [&CStr; STATUS_FILES] = [
+/// The read-only files of `/sys/module/xdpguard/bpf/`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ShowFile {
+    /// `prog_id`.
+    ProgId,
+    /// `maps`.
+    Maps,
+    /// `links`.
+    Links,
+    /// `status`.
+    Status,
+}
+
+/// The write-only files of `/sys/module/xdpguard/bpf/`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `attach`.
+    Attach,
+    /// `detach`.
+    Detach,
+}
+
+/// What the files of `/sys/module/xdpguard/bpf/` show and do.
+pub(crate) trait Control: Send + Sync {
+    /// Appends the text of `file` to `out`.
+    fn show(&self, file: ShowFile, out: &mut KVec<u8>) -> Result;
+    /// Runs the command written to `cmd` (`input` without its NUL).
+    fn store(&self, cmd: Command, input: &[u8]) -> Result;
+}
+
+/// Number of files in `/sys/module/xdpguard/bpf/`.
+const FILES: usize = 6;
+/// Their names, indexed as in [`ModuleAttr::new`].
+const FILE_NAMES: [&CStr; FILES] = [
     kernel::c_str!("prog_id"),
     kernel::c_str!("maps"),
     kernel::c_str!("links"),
+    kernel::c_str!("status"),
+    kernel::c_str!("attach"),
+    kernel::c_str!("detach"),
 ];
+const SHOW_FILES: [ShowFile; 4] = [
+    ShowFile::ProgId,
+    ShowFile::Maps,
+    ShowFile::Links,
+    ShowFile::Status,
+];
+const COMMANDS: [Command; 2] = [Command::Attach, Command::Detach];
 
-/// The texts the status files show. Set before the sysfs group is created
-/// and cleared only after it is removed, so `show` never sees it change.
-static STATUS_TEXT: AtomicPtr<[KVec<u8>; STATUS_FILES]> = AtomicPtr::new(null_mut());
+/// The handler behind the files. Set before the sysfs group is created and
+/// cleared only after it is removed, so `show` and `store` never see it
+/// change. Points at a `KBox<Arc<dyn Control>>`'s contents.
+static CONTROL: AtomicPtr<Arc<dyn Control>> = AtomicPtr::new(null_mut());
 
 /// A `struct module_attribute` in writable static memory (sysfs and lockdep
 /// take its address; the kernel declares these non-const).
@@ -526,33 +882,47 @@ struct ModuleAttr(UnsafeCell<bindings::module_attribute>);
 unsafe impl Sync for ModuleAttr {}
 
 impl ModuleAttr {
+    /// Files 0..4 are read-only (0444), 4..6 write-only for root (0200).
     const fn new(index: usize) -> Self {
-        let show: unsafe extern "C" fn(
-            *mut bindings::module_attribute,
-            *mut bindings::module_kobject,
-            *mut c_char,
-        ) -> isize = match index {
-            0 => show_status::<0>,
-            1 => show_status::<1>,
-            _ => show_status::<2>,
-        };
         // SAFETY: `module_attribute` is plain data (pointers, integers,
         // optional function pointers), for which all zeroes is valid: null
         // pointers and `None`.
         let mut attr: bindings::module_attribute = unsafe { core::mem::zeroed() };
-        attr.attr.name = STATUS_NAMES[index].as_char_ptr();
-        attr.attr.mode = 0o444;
-        attr.show = Some(show);
+        attr.attr.name = FILE_NAMES[index].as_char_ptr();
+        match index {
+            0..=3 => {
+                attr.attr.mode = 0o444;
+                attr.show = Some(match index {
+                    0 => show_file::<0>,
+                    1 => show_file::<1>,
+                    2 => show_file::<2>,
+                    _ => show_file::<3>,
+                });
+            }
+            _ => {
+                attr.attr.mode = 0o200;
+                attr.store = Some(match index {
+                    4 => store_file::<0>,
+                    _ => store_file::<1>,
+                });
+            }
+        }
         Self(UnsafeCell::new(attr))
     }
 }
 
-static ATTRS: [ModuleAttr; STATUS_FILES] =
-    [ModuleAttr::new(0), ModuleAttr::new(1), ModuleAttr::new(2)];
+static ATTRS: [ModuleAttr; FILES] = [
+    ModuleAttr::new(0),
+    ModuleAttr::new(1),
+    ModuleAttr::new(2),
+    ModuleAttr::new(3),
+    ModuleAttr::new(4),
+    ModuleAttr::new(5),
+];
 
 /// Null-terminated array of attribute pointers, as `attribute_group` wants.
 #[repr(transparent)]
-struct AttrList([*mut bindings::attribute; STATUS_FILES + 1]);
+struct AttrList([*mut bindings::attribute; FILES + 1]);
 
 // SAFETY: read-only after construction; it points at `'static` attributes.
 unsafe impl Sync for AttrList {}
@@ -563,6 +933,9 @@ static ATTR_LIST: AttrList = AttrList([
     ATTRS[0].0.get().cast(),
     ATTRS[1].0.get().cast(),
     ATTRS[2].0.get().cast(),
+    ATTRS[3].0.get().cast(),
+    ATTRS[4].0.get().cast(),
+    ATTRS[5].0.get().cast(),
     null_mut(),
 ]);
 
@@ -581,46 +954,79 @@ static GROUP: Group = Group(UnsafeCell::new(bindings::attribute_group {
     bin_attrs: null_mut(),
 }));
 
-/// `show` of status file `I`: copies its text into the sysfs page.
-unsafe extern "C" fn show_status<const I: usize>(
+/// The registered handler, for the duration of a `show` or `store`.
+fn control() -> Option<&'static dyn Control> {
+    let p = CONTROL.load(Ordering::Acquire);
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: `ControlFiles` publishes `p` before creating the group and
+    // frees it only after `sysfs_remove_group`, which waits for running
+    // `show` and `store` calls, the only callers; so while they run, `p`
+    // is live and unchanged. The `'static` does not escape them.
+    Some(unsafe { &**p })
+}
+
+/// `show` of read-only file `I`: copies its text into the sysfs page, cut
+/// after the last whole line that fits.
+unsafe extern "C" fn show_file<const I: usize>(
     _attr: *mut bindings::module_attribute,
     _kobj: *mut bindings::module_kobject,
     buf: *mut c_char,
 ) -> isize {
-    let texts = STATUS_TEXT.load(Ordering::Acquire);
-    if texts.is_null() {
+    let Some(control) = control() else {
         return 0;
+    };
+    let mut text = KVec::new();
+    if let Err(e) = control.show(SHOW_FILES[I], &mut text) {
+        return e.to_errno() as isize;
     }
-    // SAFETY: `StatusFiles` publishes `texts` before creating the group and
-    // frees it only after `sysfs_remove_group`, which waits for running
-    // `show` calls; so while we run, `texts` is live and unchanged.
-    let text = unsafe { &(*texts)[I] };
-    let len = text.len().min(bindings::PAGE_SIZE - 1);
+    let mut len = text.len();
+    if len > bindings::PAGE_SIZE - 1 {
+        let cut = &text[..bindings::PAGE_SIZE - 1];
+        len = cut.iter().rposition(|&b| b == b'\n').map_or(cut.len(), |i| i + 1);
+    }
     // SAFETY: sysfs hands `show` a PAGE_SIZE buffer; we copy at most
     // PAGE_SIZE - 1 bytes from a buffer that does not overlap it.
     unsafe { core::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), len) };
     len as isize
 }
 
-/// The `/sys/module/xdpguard/bpf/` status files, removed on drop.
+/// `store` of write-only file `4 + I`: runs its command on what was written.
+unsafe extern "C" fn store_file<const I: usize>(
+    _attr: *mut bindings::module_attribute,
+    _kobj: *mut bindings::module_kobject,
+    buf: *const c_char,
+    count: usize,
+) -> isize {
+    let Some(control) = control() else {
+        return ENODEV.to_errno() as isize;
+    };
+    // SAFETY: sysfs passes `count` readable bytes at `buf` (a kernel copy of
+    // what was written), valid for the duration of the call.
+    let input = unsafe { core::slice::from_raw_parts(buf.cast::<u8>(), count) };
+    match control.store(COMMANDS[I], input) {
+        Ok(()) => count as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}
+
+/// The files of `/sys/module/xdpguard/bpf/`, removed on drop.
 ///
 /// # Invariants
 ///
 /// While this value exists, the group is registered on the module's kobject
-/// and `STATUS_TEXT` points at a live box owned by this value.
-pub(crate) struct StatusFiles {
+/// and `CONTROL` points at a live `Arc` boxed by this value.
+pub(crate) struct ControlFiles {
     module: &'static ThisModule,
 }
 
-impl StatusFiles {
-    /// Publishes `texts` as the files `prog_id`, `maps` and `links`.
-    pub(crate) fn register(
-        module: &'static ThisModule,
-        texts: [KVec<u8>; STATUS_FILES],
-    ) -> Result<Self> {
-        let boxed = KBox::new(texts, GFP_KERNEL)?;
-        let raw = KBox::into_raw(boxed);
-        if STATUS_TEXT
+impl ControlFiles {
+    /// Creates `prog_id`, `maps`, `links`, `status` (read-only) and
+    /// `attach`, `detach` (write-only), served by `control`.
+    pub(crate) fn register(module: &'static ThisModule, control: Arc<dyn Control>) -> Result<Self> {
+        let raw = KBox::into_raw(KBox::new(control, GFP_KERNEL)?);
+        if CONTROL
             .compare_exchange(null_mut(), raw, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
@@ -636,28 +1042,29 @@ impl StatusFiles {
             bindings::sysfs_create_group(&raw mut (*module.as_ptr()).mkobj.kobj, GROUP.0.get())
         };
         if ret != 0 {
-            let raw = STATUS_TEXT.swap(null_mut(), Ordering::AcqRel);
+            let raw = CONTROL.swap(null_mut(), Ordering::AcqRel);
             // SAFETY: the group was not created, so no reader can hold
             // `raw`; it came from `KBox::into_raw` above.
             drop(unsafe { KBox::from_raw(raw) });
             return Err(Error::from_errno(ret));
         }
-        // INVARIANT: the group is registered and the texts are published.
+        // INVARIANT: the group is registered and the handler published.
         Ok(Self { module })
     }
 }
 
-impl Drop for StatusFiles {
+impl Drop for ControlFiles {
     fn drop(&mut self) {
         // SAFETY: by the type invariant the group is registered on this
-        // module's kobject; removal waits for `show` calls in progress.
+        // module's kobject; removal waits for `show` and `store` calls in
+        // progress.
         unsafe {
             bindings::sysfs_remove_group(&raw mut (*self.module.as_ptr()).mkobj.kobj, GROUP.0.get())
         };
-        let raw = STATUS_TEXT.swap(null_mut(), Ordering::AcqRel);
+        let raw = CONTROL.swap(null_mut(), Ordering::AcqRel);
         if !raw.is_null() {
-            // SAFETY: no `show` can run any more (group removed), and `raw`
-            // came from `KBox::into_raw` in `register`.
+            // SAFETY: no `show` or `store` can run any more (group
+            // removed), and `raw` came from `KBox::into_raw` in `register`.
             drop(unsafe { KBox::from_raw(raw) });
         }
     }

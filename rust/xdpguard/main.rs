@@ -2,17 +2,29 @@
 
 //! xdpguard: loads its companion XDP program through the in-kernel verifier and JIT and attaches it to network devices.
 //!
-//! On load the module creates the program's BPF maps, relocates the embedded
-//! program (see `rust/skel`) against them, loads it with `kern_sys_bpf`, and
-//! attaches it with a BPF link to every interface named by `ifaces=`, in
-//! native XDP mode where the driver allows it and generic mode otherwise
-//! (`mode=`). The ids of the program, maps and links are published under
-//! `/sys/module/xdpguard/bpf/` so userspace (`bpftool`, the `xdpguard` CLI)
-//! can find and pin them. Unloading drops every reference, which detaches
-//! the program and frees the maps.
+//! On load the module creates the program's BPF maps, writes the load-time
+//! policy into the configuration map, relocates the embedded program (see
+//! `rust/skel`) against the maps and loads it with `kern_sys_bpf`. It then
+//! attaches it with a BPF link to every interface of the initial network
+//! namespace that `ifaces=` names or matches (shell patterns), in native XDP
+//! mode where the driver allows it and generic mode otherwise (`mode=`).
+//!
+//! While loaded, a netdevice notifier attaches the program to interfaces
+//! that appear later and match `ifaces=`, and forgets the ones that go away;
+//! `attach` and `detach` in `/sys/module/xdpguard/bpf/` do the same on
+//! request. Links are created by one work item on the module's ordered
+//! workqueue (link creation takes rtnl, which notifiers hold). The ids of
+//! the program, maps and links and a status summary are published in
+//! `/sys/module/xdpguard/bpf/`. Unloading drops every reference, which
+//! detaches the program and frees the maps.
 
 use core::fmt::{self, Write};
-use kernel::{prelude::*, str::BStr};
+use kernel::{
+    prelude::*,
+    str::BStr,
+    sync::{new_condvar, new_mutex, Arc, CondVar, Mutex},
+    workqueue::{impl_has_work, new_work, Work, WorkItem},
+};
 
 mod ffi;
 
@@ -32,7 +44,10 @@ mod skel {
     include!("skel_generated.rs");
 }
 
-use ffi::{Fd, LinkRef, MapRef, ProgRef, StatusFiles};
+use ffi::{
+    Command, Control, ControlFiles, Fd, LinkRef, MapRef, NetdevEvent, NetdevHandler,
+    NetdevNotifier, OwnedQueue, ProgFile, ProgRef, ShowFile,
+};
 
 module! {
     type: XdpGuard,
@@ -45,12 +60,22 @@ module! {
 ffi::charp_param!(
     IFACES,
     "ifaces",
-    "Interfaces to guard, comma-separated (e.g. veth0,eth1), in the initial network namespace"
+    "Interfaces to guard in the initial network namespace: comma-separated names and shell patterns (e.g. eth0,veth*,ens[0-9]); matching interfaces that appear later are attached too"
 );
 ffi::charp_param!(
     MODE,
     "mode",
     "XDP attach mode: auto (native where the driver can, else generic; default), native or generic"
+);
+ffi::charp_param!(
+    POLICY,
+    "policy",
+    "Policy until a rule set is applied: allow (default) or deny (ARP and neighbour discovery still pass)"
+);
+ffi::charp_param!(
+    MONITOR,
+    "monitor",
+    "1: monitor mode until a rule set is applied (count what would be dropped, drop nothing); 0: off (default)"
 );
 // kern_sys_bpf, bpf_map_get and bpf_link_get_from_fd live in this namespace.
 ffi::modinfo!("import_ns=BPF_INTERNAL");
@@ -60,7 +85,13 @@ const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 /// `XDP_FLAGS_DRV_MODE` (UAPI `if_link.h`): native XDP in the driver.
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 /// Longest interface name (`IFNAMSIZ` - 1).
-const IFNAME_MAX: usize = 15;
+const IFNAME_MAX: usize = ffi::IFNAMSIZ - 1;
+/// Longest pattern in `ifaces=`.
+const PATTERN_MAX: usize = 64;
+/// Most entries in `ifaces=`.
+const PATTERNS_MAX: usize = 32;
+/// How many recent attach failures `status` lists.
+const FAILURES_KEPT: usize = 8;
 /// Size of the user buffer the verifier writes its log to on a rejection.
 const VERIFIER_LOG_SIZE: usize = 256 * 1024;
 /// How many lines of the verifier log go to dmesg (the end holds the reason).
@@ -89,6 +120,44 @@ impl Mode {
             }
         }
     }
+
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Auto => "auto",
+            Mode::Native => "native",
+            Mode::Generic => "generic",
+        }
+    }
+}
+
+/// Parses `policy=`: whether the load-time default policy is deny.
+fn policy_from_param(value: Option<&CStr>) -> Result<bool> {
+    match value.map(|v| v.as_bytes()) {
+        None | Some(b"") | Some(b"allow") => Ok(false),
+        Some(b"deny") => Ok(true),
+        Some(other) => {
+            pr_err!(
+                "policy={}: unknown policy; use policy=allow or policy=deny\n",
+                BStr::from_bytes(other)
+            );
+            Err(EINVAL)
+        }
+    }
+}
+
+/// Parses `monitor=`.
+fn monitor_from_param(value: Option<&CStr>) -> Result<bool> {
+    match value.map(|v| v.as_bytes()) {
+        None | Some(b"") | Some(b"0") | Some(b"n") | Some(b"N") => Ok(false),
+        Some(b"1") | Some(b"y") | Some(b"Y") => Ok(true),
+        Some(other) => {
+            pr_err!(
+                "monitor={}: use monitor=0 (off) or monitor=1 (count, never drop)\n",
+                BStr::from_bytes(other)
+            );
+            Err(EINVAL)
+        }
+    }
 }
 
 /// The XDP mode an interface actually got.
@@ -114,6 +183,17 @@ impl Attached {
     }
 }
 
+/// Whether `name` is a name the kernel accepts for an interface
+/// (`dev_valid_name`), length aside.
+fn valid_name_bytes(name: &[u8]) -> bool {
+    !name.is_empty()
+        && name != b"."
+        && name != b".."
+        && !name
+            .iter()
+            .any(|&b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
+}
+
 /// An interface name, NUL-terminated.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct IfName {
@@ -122,28 +202,37 @@ struct IfName {
 }
 
 impl IfName {
-    /// Validates one entry of `ifaces=` as the kernel's `dev_valid_name` does.
-    fn new(name: &[u8]) -> Result<Self> {
+    /// Validates a name as the kernel's `dev_valid_name` does; `what` says
+    /// where it came from in error messages.
+    fn new(name: &[u8], what: &str) -> Result<Self> {
         let shown = BStr::from_bytes(name);
         if name.len() > IFNAME_MAX {
-            pr_err!("ifaces=: '{shown}' is longer than {IFNAME_MAX} bytes, the limit for interface names\n");
+            pr_err!("{what}: '{shown}' is longer than {IFNAME_MAX} bytes, the limit for interface names\n");
             return Err(EINVAL);
         }
-        if name == b"."
-            || name == b".."
-            || name
-                .iter()
-                .any(|&b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-        {
-            pr_err!("ifaces=: '{shown}' is not a valid interface name\n");
+        if !valid_name_bytes(name) {
+            pr_err!("{what}: '{shown}' is not a valid interface name\n");
             return Err(EINVAL);
         }
+        Ok(Self::from_valid(name))
+    }
+
+    /// A name the kernel gave us (at most `IFNAME_MAX` bytes, cut if longer).
+    fn from_valid(name: &[u8]) -> Self {
+        let len = name.len().min(IFNAME_MAX);
         let mut bytes = [0u8; IFNAME_MAX + 1];
-        bytes[..name.len()].copy_from_slice(name);
-        Ok(Self {
-            bytes,
-            len: name.len(),
-        })
+        bytes[..len].copy_from_slice(&name[..len]);
+        Self { bytes, len }
+    }
+
+    /// A NUL-padded name from a C buffer.
+    fn from_c(buf: &[u8; ffi::IFNAMSIZ]) -> Self {
+        let len = buf.iter().position(|&b| b == 0).unwrap_or(IFNAME_MAX);
+        Self::from_valid(&buf[..len])
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
     }
 
     fn as_cstr(&self) -> Result<&CStr> {
@@ -151,21 +240,183 @@ impl IfName {
     }
 
     fn shown(&self) -> &BStr {
-        BStr::from_bytes(&self.bytes[..self.len])
+        BStr::from_bytes(self.as_bytes())
     }
 }
 
-/// An interface named by `ifaces=`, resolved to its ifindex.
-#[derive(Clone, Copy)]
-struct Iface {
-    name: IfName,
-    ifindex: i32,
+/// Whether `b` makes an `ifaces=` entry a pattern.
+fn is_glob_byte(b: u8) -> bool {
+    matches!(b, b'*' | b'?' | b'[')
 }
 
-/// Parses `ifaces=`: comma-separated names, blanks around them ignored; each
-/// must name an existing interface in the initial network namespace.
-fn ifaces_from_param(value: Option<&CStr>) -> Result<KVec<Iface>> {
-    let mut out: KVec<Iface> = KVec::new();
+/// Matches the bracket expression at the start of `p` (`[abc]`, `[a-z]`,
+/// `[!0-9]` or `[^0-9]`; a `]` first is literal) against `c`. Returns
+/// whether it matches and its length, or `None` if it has no closing `]`.
+fn class_match(p: &[u8], c: u8) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negated = matches!(p.get(1), Some(b'!') | Some(b'^'));
+    if negated {
+        i += 1;
+    }
+    let first = i;
+    let mut matched = false;
+    loop {
+        let b = *p.get(i)?;
+        if b == b']' && i > first {
+            return Some((matched != negated, i + 1));
+        }
+        match (p.get(i + 1), p.get(i + 2)) {
+            (Some(b'-'), Some(&hi)) if hi != b']' => {
+                matched |= b <= c && c <= hi;
+                i += 3;
+            }
+            _ => {
+                matched |= b == c;
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Shell-style matching of `name` against `pattern`: `*` any run of bytes,
+/// `?` one byte, `[...]` one byte of a set. Iterative, with one backtrack
+/// point (the last `*`), so linear in practice and never recursive.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0usize, 0usize);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        let step = match pattern.get(p) {
+            Some(b'*') => {
+                star = Some((p, n));
+                p += 1;
+                continue;
+            }
+            Some(b'?') => Some(1),
+            Some(b'[') => match class_match(&pattern[p..], name[n]) {
+                Some((true, len)) => Some(len),
+                _ => None,
+            },
+            Some(&b) if b == name[n] => Some(1),
+            _ => None,
+        };
+        match (step, star) {
+            (Some(len), _) => {
+                p += len;
+                n += 1;
+            }
+            (None, Some((sp, sn))) => {
+                // Let the last `*` swallow one more byte and retry.
+                star = Some((sp, sn + 1));
+                p = sp + 1;
+                n = sn + 1;
+            }
+            (None, None) => return false,
+        }
+    }
+    pattern[p..].iter().all(|&b| b == b'*')
+}
+
+/// One entry of `ifaces=`: an interface name or a shell pattern.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Pattern {
+    bytes: [u8; PATTERN_MAX],
+    len: usize,
+    /// No `*`, `?` or `[`: a plain name, which must exist at load time.
+    literal: bool,
+}
+
+impl Pattern {
+    /// Validates one entry of `ifaces=`.
+    fn new(entry: &[u8]) -> Result<Self> {
+        let shown = BStr::from_bytes(entry);
+        let literal = !entry.iter().any(|&b| is_glob_byte(b));
+        if literal {
+            // Same checks and messages as an interface name.
+            IfName::new(entry, "ifaces=")?;
+        } else {
+            if entry.len() > PATTERN_MAX {
+                pr_err!("ifaces=: pattern '{shown}' is longer than {PATTERN_MAX} bytes; shorten it\n");
+                return Err(EINVAL);
+            }
+            if !valid_name_bytes(entry) {
+                pr_err!("ifaces=: '{shown}' is not a valid pattern: '/', ':' and blanks cannot occur in interface names\n");
+                return Err(EINVAL);
+            }
+            let mut i = 0;
+            while i < entry.len() {
+                if entry[i] != b'[' {
+                    i += 1;
+                    continue;
+                }
+                let Some((_, len)) = class_match(&entry[i..], 0) else {
+                    pr_err!("ifaces=: '{shown}': '[' without a closing ']'; write a set like veth[0-9]\n");
+                    return Err(EINVAL);
+                };
+                let class = &entry[i..i + len];
+                if class
+                    .windows(3)
+                    .any(|w| w[1] == b'-' && w[2] != b']' && w[0] != b'[' && w[0] > w[2])
+                {
+                    pr_err!("ifaces=: '{shown}': a range in '{}' runs backwards; write it low-high like [0-9]\n", BStr::from_bytes(class));
+                    return Err(EINVAL);
+                }
+                i += len;
+            }
+        }
+        let mut bytes = [0u8; PATTERN_MAX];
+        bytes[..entry.len()].copy_from_slice(entry);
+        Ok(Self {
+            bytes,
+            len: entry.len(),
+            literal,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn shown(&self) -> &BStr {
+        BStr::from_bytes(self.as_bytes())
+    }
+
+    fn matches(&self, name: &[u8]) -> bool {
+        if self.literal {
+            self.as_bytes() == name
+        } else {
+            glob_match(self.as_bytes(), name)
+        }
+    }
+}
+
+/// The module parameters, validated.
+struct Params {
+    mode: Mode,
+    deny: bool,
+    monitor: bool,
+    patterns: KVec<Pattern>,
+}
+
+impl Params {
+    fn from_module() -> Result<Self> {
+        Ok(Self {
+            mode: Mode::from_param(MODE.get())?,
+            deny: policy_from_param(POLICY.get())?,
+            monitor: monitor_from_param(MONITOR.get())?,
+            patterns: patterns_from_param(IFACES.get())?,
+        })
+    }
+
+    /// Whether an interface called `name` is one `ifaces=` asks for.
+    fn matches(&self, name: &[u8]) -> bool {
+        self.patterns.iter().any(|p| p.matches(name))
+    }
+}
+
+/// Parses `ifaces=`: comma-separated names and patterns, blanks around them
+/// ignored. Empty (or absent) is allowed: nothing is attached at load time.
+fn patterns_from_param(value: Option<&CStr>) -> Result<KVec<Pattern>> {
+    let mut out: KVec<Pattern> = KVec::new();
     let Some(value) = value else {
         return Ok(out);
     };
@@ -174,41 +425,45 @@ fn ifaces_from_param(value: Option<&CStr>) -> Result<KVec<Iface>> {
         if entry.is_empty() {
             continue;
         }
-        let name = IfName::new(entry)?;
-        if out.iter().any(|i| i.name == name) {
-            pr_err!("ifaces=: '{}' is listed twice\n", name.shown());
+        let pattern = Pattern::new(entry)?;
+        if out.iter().any(|p| *p == pattern) {
+            pr_err!("ifaces=: '{}' is listed twice\n", pattern.shown());
             return Err(EINVAL);
         }
-        let Some(ifindex) = ffi::ifindex_by_name(name.as_cstr()?) else {
-            pr_err!(
-                "ifaces=: no interface named '{}' in the initial network namespace (see `ip link`)\n",
-                name.shown()
-            );
+        if out.len() == PATTERNS_MAX {
+            pr_err!("ifaces=: more than {PATTERNS_MAX} entries; use patterns like veth* instead\n");
             return Err(EINVAL);
-        };
-        out.push(Iface { name, ifindex }, GFP_KERNEL)?;
+        }
+        out.push(pattern, GFP_KERNEL)?;
     }
     Ok(out)
 }
 
 /// The loaded program and its maps.
 struct Loaded {
-    /// The program's fd in the loading task, needed to create links; closed
-    /// when `init` returns.
+    /// The program's fd in the loading task; closed when `init` returns.
     fd: Fd,
     prog: ProgRef,
     maps: KVec<MapRef>,
 }
 
-/// Creates the maps of `abi::MAPS`, relocates the embedded program against
-/// them and loads it through the verifier and JIT.
-fn load_program() -> Result<Loaded> {
+/// Creates the maps of `abi::MAPS`, writes the load-time configuration,
+/// relocates the embedded program against the maps and loads it through
+/// the verifier and JIT.
+fn load_program(params: &Params) -> Result<Loaded> {
     let mut map_fds = KVec::with_capacity(abi::MAPS.len(), GFP_KERNEL)?;
     for spec in abi::MAPS.iter() {
         let fd = ffi::map_create(spec)
             .inspect_err(|e| pr_err!("cannot create map {}: {:?}\n", spec.name, e))?;
         map_fds.push(fd, GFP_KERNEL)?;
     }
+
+    // Generation 0 is active in a fresh `xdpg_active`; the program never
+    // sees anything but this configuration until a rule set is applied.
+    let config = abi::initial_config(params.deny, params.monitor);
+    let config_map = map_fds.get(abi::MAP_CONFIG).ok_or(EINVAL)?;
+    ffi::map_update(config_map, &abi::MAPS[abi::MAP_CONFIG], &0u32, &config)
+        .inspect_err(|e| pr_err!("cannot write the initial configuration: {:?}\n", e))?;
 
     let mut insns = KVec::with_capacity(skel::INSNS.len(), GFP_KERNEL)?;
     insns.extend_from_slice(&skel::INSNS, GFP_KERNEL)?;
@@ -261,45 +516,75 @@ fn report_verifier_log(insns: &[u8]) {
     }
 }
 
-/// The program attached to one interface.
-struct Attachment {
-    iface: Iface,
-    mode: Attached,
-    link: LinkRef,
+/// Why an attach was asked for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// `ifaces=` at load time.
+    Load,
+    /// An interface that appeared and matches `ifaces=`.
+    Hotplug,
+    /// An interface renamed to a name that matches `ifaces=`.
+    Rename,
+    /// A write to `/sys/module/xdpguard/bpf/attach` or `detach`.
+    Sysfs,
 }
 
-/// Attaches the program to `iface` with a BPF link in the mode `mode` asks
-/// for; `auto` tries native first and falls back to generic.
-fn attach(prog: &Fd, iface: Iface, mode: Mode) -> Result<Attachment> {
-    let try_mode = |m: Attached| -> Result<Attachment> {
-        let fd = ffi::xdp_link_create(prog, iface.ifindex, m.flags())?;
-        let link = LinkRef::from_fd(&fd)?;
-        Ok(Attachment {
-            iface,
-            mode: m,
-            link,
-        })
+impl Origin {
+    fn name(self) -> &'static str {
+        match self {
+            Origin::Load => "load",
+            Origin::Hotplug => "hotplug",
+            Origin::Rename => "rename",
+            Origin::Sysfs => "sysfs",
+        }
+    }
+
+    /// Attaches that `ifaces=` patterns asked for, as opposed to an operator.
+    fn automatic(self) -> bool {
+        matches!(self, Origin::Hotplug | Origin::Rename)
+    }
+}
+
+/// The program attached to one interface.
+struct Attachment {
+    name: IfName,
+    ifindex: i32,
+    mode: Attached,
+    link: LinkRef,
+    origin: Origin,
+}
+
+/// Attaches the program behind `prog` to interface `ifindex` with a BPF link
+/// in the mode `mode` asks for; `auto` tries native first and falls back to
+/// generic. Takes rtnl (in `bpf_xdp_link_attach`).
+fn attach(prog: &Fd, ifindex: i32, name: &IfName, mode: Mode) -> Result<(Attached, LinkRef)> {
+    let try_mode = |m: Attached| -> Result<(Attached, LinkRef)> {
+        let fd = ffi::xdp_link_create(prog, ifindex, m.flags())?;
+        Ok((m, LinkRef::from_fd(&fd)?))
     };
-    let name = iface.name.shown();
-    match mode {
+    let name = name.shown();
+    // ENODEV (the interface went away) is the caller's to report, or not.
+    let hint = |e: Error, otherwise| if e == ENODEV { None } else { Some(hint(e, otherwise)) };
+    let result = match mode {
         Mode::Native => try_mode(Attached::Native).inspect_err(|e| {
-            pr_err!(
-                "{name}: cannot attach in native mode: {e:?}; {}\n",
-                hint(*e, "the driver has no native XDP or refuses it now (veth: bring the peer up; virtio_net: turn off LRO/GRO offloads); use mode=auto or mode=generic")
-            )
+            if let Some(h) = hint(*e, "the driver has no native XDP or refuses it now (veth: bring the peer up; virtio_net: turn off LRO/GRO offloads); use mode=auto or mode=generic") {
+                pr_err!("{name}: cannot attach in native mode: {e:?}; {h}\n")
+            }
         }),
         Mode::Generic => try_mode(Attached::Generic).inspect_err(|e| {
-            pr_err!("{name}: cannot attach in generic mode: {e:?}; {}\n", hint(*e, "see dmesg above"))
+            if let Some(h) = hint(*e, "see dmesg above") {
+                pr_err!("{name}: cannot attach in generic mode: {e:?}; {h}\n")
+            }
         }),
         Mode::Auto => try_mode(Attached::Native).or_else(|native| {
             try_mode(Attached::Generic).inspect_err(|e| {
-                pr_err!(
-                    "{name}: cannot attach: native mode {native:?}, generic mode {e:?}; {}\n",
-                    hint(*e, "see dmesg above")
-                )
+                if let Some(h) = hint(*e, "see dmesg above") {
+                    pr_err!("{name}: cannot attach: native mode {native:?}, generic mode {e:?}; {h}\n")
+                }
             })
         }),
-    }
+    };
+    result
 }
 
 /// What to tell the operator about an attach error.
@@ -307,9 +592,525 @@ fn hint(e: Error, otherwise: &'static str) -> &'static str {
     if e == EBUSY || e == EEXIST {
         "another XDP program is attached; remove it first (ip link set dev IFACE xdp off)"
     } else if e == ENODEV {
-        "the interface went away while loading"
+        "the interface went away while attaching"
     } else {
         otherwise
+    }
+}
+
+/// The answer to a request someone waits for.
+#[pin_data]
+struct Reply {
+    #[pin]
+    result: Mutex<Option<Result>>,
+    #[pin]
+    done: CondVar,
+}
+
+impl Reply {
+    fn new() -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Reply {
+                result <- new_mutex!(None),
+                done <- new_condvar!(),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    fn complete(&self, result: Result) {
+        *self.result.lock() = Some(result);
+        self.done.notify_all();
+    }
+
+    /// Waits for the result. `interruptible`: a signal ends the wait with
+    /// `EINTR` (the request still runs).
+    fn wait(&self, interruptible: bool) -> Result {
+        let mut guard = self.result.lock();
+        loop {
+            if let Some(result) = *guard {
+                return result;
+            }
+            if interruptible {
+                if self.done.wait_interruptible(&mut guard) {
+                    return Err(EINTR);
+                }
+            } else {
+                self.done.wait(&mut guard);
+            }
+        }
+    }
+}
+
+/// Which interface a request is about.
+#[derive(Clone, Copy)]
+enum Target {
+    /// By name, looked up when the request runs.
+    Name(IfName),
+    /// By ifindex (from a notifier), attached only if its name still
+    /// matches `ifaces=` when the request runs.
+    Index(i32),
+}
+
+/// Work for the worker.
+enum Op {
+    Attach(Target),
+    Detach(IfName),
+}
+
+struct Request {
+    op: Op,
+    origin: Origin,
+    reply: Option<Arc<Reply>>,
+}
+
+/// The attach the worker is doing now, outside the state lock. Notifier
+/// events for its interface are recorded here and applied when it ends.
+struct Inflight {
+    ifindex: i32,
+    name: IfName,
+    /// The interface went away (or left the namespace) meanwhile.
+    gone: bool,
+}
+
+/// A failed attach, for `status`.
+#[derive(Clone, Copy)]
+struct Failure {
+    name: IfName,
+    error: Error,
+    origin: Origin,
+}
+
+/// Everything that changes while the module is loaded.
+struct State {
+    /// The workqueue; `None` once unloading has begun (nothing new runs).
+    wq: Option<OwnedQueue>,
+    /// Requests not yet taken by the worker.
+    queue: KVec<Request>,
+    /// Attached interfaces; `None` slots are free (removal never allocates).
+    attached: KVec<Option<Attachment>>,
+    inflight: Option<Inflight>,
+    /// The last `FAILURES_KEPT` failed attaches, oldest overwritten first.
+    failures: [Option<Failure>; FAILURES_KEPT],
+    next_failure: usize,
+}
+
+impl State {
+    fn closing(&self) -> bool {
+        self.wq.is_none()
+    }
+
+    fn attachments(&self) -> impl Iterator<Item = &Attachment> {
+        self.attached.iter().filter_map(|a| a.as_ref())
+    }
+
+    fn attachment_mut(&mut self, ifindex: i32) -> Option<&mut Attachment> {
+        self.attached
+            .iter_mut()
+            .filter_map(|a| a.as_mut())
+            .find(|a| a.ifindex == ifindex)
+    }
+
+    fn is_attached(&self, ifindex: i32) -> bool {
+        self.attachments().any(|a| a.ifindex == ifindex)
+    }
+
+    /// Removes the attachment of `ifindex`; dropping it detaches.
+    fn take_attachment(&mut self, pred: impl Fn(&Attachment) -> bool) -> Option<Attachment> {
+        self.attached
+            .iter_mut()
+            .find(|slot| slot.as_ref().is_some_and(&pred))
+            .and_then(|slot| slot.take())
+    }
+
+    /// Records `a` in a free slot or a new one. On failure `a` is
+    /// dropped, which detaches it.
+    fn insert(&mut self, a: Attachment) -> Result {
+        if let Some(slot) = self.attached.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(a);
+            return Ok(());
+        }
+        self.attached.push(Some(a), GFP_KERNEL).map_err(|_| ENOMEM)
+    }
+
+    fn record_failure(&mut self, name: IfName, error: Error, origin: Origin) {
+        self.failures[self.next_failure] = Some(Failure {
+            name,
+            error,
+            origin,
+        });
+        self.next_failure = (self.next_failure + 1) % FAILURES_KEPT;
+    }
+
+    fn clear_failures(&mut self, name: &IfName) {
+        for f in self.failures.iter_mut() {
+            if f.as_ref().is_some_and(|f| f.name == *name) {
+                *f = None;
+            }
+        }
+    }
+}
+
+/// What the module shares with its worker, notifier and sysfs files.
+#[pin_data]
+struct Shared {
+    params: Params,
+    prog: ProgRef,
+    /// Gives the worker a program fd to create links with.
+    prog_file: ProgFile,
+    maps: KVec<MapRef>,
+    /// Lock order: rtnl, then `state` (notifier calls hold rtnl). Nothing
+    /// takes rtnl while holding `state`: link creation and name lookups run
+    /// outside it.
+    #[pin]
+    state: Mutex<State>,
+    #[pin]
+    work: Work<Shared>,
+}
+
+impl_has_work! {
+    impl HasWork<Self> for Shared { self.work }
+}
+
+impl WorkItem for Shared {
+    type Pointer = Arc<Shared>;
+
+    fn run(this: Arc<Shared>) {
+        this.process();
+    }
+}
+
+/// Queues `req` and makes sure the worker runs. Call with `state` locked.
+fn queue_locked(this: &Arc<Shared>, state: &mut State, req: Request) -> Result {
+    let Some(wq) = state.wq.as_ref() else {
+        return Err(ENODEV);
+    };
+    state.queue.push(req, GFP_KERNEL)?;
+    // `Err` means the work is already queued, and it will see this request:
+    // the clone it hands back is dropped.
+    let _ = wq.enqueue::<Arc<Shared>, 0>(this.clone());
+    Ok(())
+}
+
+/// Queues a request and, if `wait`, waits for its result.
+fn submit(this: &Arc<Shared>, op: Op, origin: Origin, interruptible: bool) -> Result {
+    let reply = Reply::new()?;
+    {
+        let mut state = this.state.lock();
+        queue_locked(
+            this,
+            &mut state,
+            Request {
+                op,
+                origin,
+                reply: Some(reply.clone()),
+            },
+        )?;
+    }
+    reply.wait(interruptible)
+}
+
+impl Shared {
+    /// The work function: runs queued requests in order until none is left.
+    fn process(&self) {
+        loop {
+            let batch = core::mem::take(&mut self.state.lock().queue);
+            if batch.is_empty() {
+                return;
+            }
+            for req in batch {
+                let closing = self.state.lock().closing();
+                let result = if closing {
+                    Err(ENODEV)
+                } else {
+                    match req.op {
+                        Op::Attach(target) => self.do_attach(target, req.origin),
+                        Op::Detach(name) => self.do_detach(&name),
+                    }
+                };
+                if let Some(reply) = req.reply {
+                    reply.complete(result);
+                }
+            }
+        }
+    }
+
+    /// Attaches to the interface `target` names, unless already attached.
+    /// Runs in the worker, holding no lock.
+    fn do_attach(&self, target: Target, origin: Origin) -> Result {
+        let (ifindex, name) = match target {
+            Target::Name(name) => match ffi::ifindex_by_name(name.as_cstr()?) {
+                Some(ifindex) => (ifindex, name),
+                None => {
+                    if origin == Origin::Sysfs {
+                        pr_err!("attach: no interface named '{}' in the initial network namespace (see `ip link`)\n", name.shown());
+                    }
+                    return Err(ENODEV);
+                }
+            },
+            Target::Index(ifindex) => match ffi::name_by_index(ifindex) {
+                Some(buf) => (ifindex, IfName::from_c(&buf)),
+                // Gone before we got to it: nothing to do.
+                None => return Ok(()),
+            },
+        };
+        // A hot-plugged interface renamed meanwhile may no longer match.
+        if origin.automatic() && !self.params.matches(name.as_bytes()) {
+            return Ok(());
+        }
+        {
+            let mut state = self.state.lock();
+            if state.is_attached(ifindex) {
+                return Ok(());
+            }
+            state.inflight = Some(Inflight {
+                ifindex,
+                name,
+                gone: false,
+            });
+        }
+
+        let result = self
+            .prog_file
+            .install()
+            .and_then(|fd| attach(&fd, ifindex, &name, self.params.mode));
+
+        let mut state = self.state.lock();
+        let Some(inflight) = state.inflight.take() else {
+            return Err(EINVAL);
+        };
+        let (mode, link) = match result {
+            Ok(ok) if !inflight.gone => ok,
+            Ok(_) => {
+                // The link dies with the device; dropping it is all there is.
+                pr_info!("{}: went away while being attached\n", inflight.name.shown());
+                return Err(ENODEV);
+            }
+            Err(e) => {
+                // An interface that vanished before its hot-plug attach ran
+                // is churn, not a failure.
+                if !(origin.automatic() && e == ENODEV) {
+                    state.record_failure(inflight.name, e, origin);
+                }
+                drop(state);
+                if e == ENODEV && !origin.automatic() {
+                    pr_err!("{}: went away while being attached\n", inflight.name.shown());
+                }
+                return Err(e);
+            }
+        };
+        let a = Attachment {
+            name: inflight.name,
+            ifindex,
+            mode,
+            link,
+            origin,
+        };
+        let (name, link_id) = (a.name, a.link.id());
+        if let Err(e) = state.insert(a) {
+            state.record_failure(name, e, origin);
+            drop(state);
+            pr_err!("{}: out of memory recording the attachment; detached\n", name.shown());
+            return Err(e);
+        }
+        state.clear_failures(&name);
+        drop(state);
+        pr_info!(
+            "{}: attached in {} mode (link {}, {})\n",
+            name.shown(),
+            mode.name(),
+            link_id,
+            origin.name()
+        );
+        Ok(())
+    }
+
+    /// Detaches from the interface called `name`. Not attached is success
+    /// if such an interface exists (idempotent), `ENODEV` if not.
+    fn do_detach(&self, name: &IfName) -> Result {
+        let taken = self.state.lock().take_attachment(|a| a.name == *name);
+        match taken {
+            Some(a) => {
+                pr_info!("{}: detached (link {}, sysfs)\n", a.name.shown(), a.link.id());
+                Ok(())
+            }
+            None if ffi::ifindex_by_name(name.as_cstr()?).is_some() => Ok(()),
+            None => {
+                pr_err!("detach: no interface named '{}' in the initial network namespace (see `ip link`)\n", name.shown());
+                Err(ENODEV)
+            }
+        }
+    }
+
+    fn render(&self, file: ShowFile, t: &mut Text) -> fmt::Result {
+        match file {
+            ShowFile::ProgId => writeln!(t, "{}", self.prog.id()),
+            ShowFile::Maps => {
+                for (spec, map) in abi::MAPS.iter().zip(self.maps.iter()) {
+                    writeln!(t, "{} {}", spec.name, map.id())?;
+                }
+                Ok(())
+            }
+            ShowFile::Links => {
+                let state = self.state.lock();
+                for a in state.attachments() {
+                    writeln!(
+                        t,
+                        "{} {} {} {}",
+                        a.name.shown(),
+                        a.ifindex,
+                        a.mode.name(),
+                        a.link.id()
+                    )?;
+                }
+                Ok(())
+            }
+            ShowFile::Status => self.render_status(t),
+        }
+    }
+
+    /// `status`: one `key value...` line per fact.
+    fn render_status(&self, t: &mut Text) -> fmt::Result {
+        let p = &self.params;
+        write!(t, "ifaces ")?;
+        for (i, pat) in p.patterns.iter().enumerate() {
+            write!(t, "{}{}", if i > 0 { "," } else { "" }, pat.shown())?;
+        }
+        writeln!(t)?;
+        writeln!(t, "mode {}", p.mode.name())?;
+        writeln!(t, "policy {}", if p.deny { "deny" } else { "allow" })?;
+        writeln!(t, "monitor {}", p.monitor as u8)?;
+        match self.prog.jited_len() {
+            Some(len) => writeln!(t, "prog {} jited {}", self.prog.id(), len)?,
+            None => writeln!(t, "prog {} interpreted", self.prog.id())?,
+        }
+        let state = self.state.lock();
+        for a in state.attachments() {
+            writeln!(
+                t,
+                "attached {} ifindex {} mode {} link {} by {}",
+                a.name.shown(),
+                a.ifindex,
+                a.mode.name(),
+                a.link.id(),
+                a.origin.name()
+            )?;
+        }
+        if let Some(i) = state.inflight.as_ref() {
+            writeln!(t, "attaching {} ifindex {}", i.name.shown(), i.ifindex)?;
+        }
+        for req in state.queue.iter() {
+            match (&req.op, req.origin) {
+                (Op::Attach(Target::Name(n)), o) => {
+                    writeln!(t, "pending attach {} by {}", n.shown(), o.name())?
+                }
+                (Op::Attach(Target::Index(i)), o) => {
+                    writeln!(t, "pending attach ifindex {} by {}", i, o.name())?
+                }
+                (Op::Detach(n), o) => writeln!(t, "pending detach {} by {}", n.shown(), o.name())?,
+            }
+        }
+        // Oldest first.
+        for k in 0..FAILURES_KEPT {
+            if let Some(f) = state.failures[(state.next_failure + k) % FAILURES_KEPT].as_ref() {
+                writeln!(
+                    t,
+                    "failed {} error {:?} by {}",
+                    f.name.shown(),
+                    f.error,
+                    f.origin.name()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The handle the notifier and the sysfs files hold.
+struct Handle(Arc<Shared>);
+
+impl NetdevHandler for Handle {
+    fn netdev_event(&self, event: NetdevEvent, ifindex: i32, name: &[u8]) {
+        let shared = &self.0;
+        let name = IfName::from_valid(name);
+        let mut state = shared.state.lock();
+        if state.closing() {
+            return;
+        }
+        let origin = match event {
+            NetdevEvent::Register => Origin::Hotplug,
+            NetdevEvent::ChangeName => {
+                if let Some(a) = state.attachment_mut(ifindex) {
+                    // An attachment follows its device, whatever its name.
+                    let old = a.name;
+                    a.name = name;
+                    drop(state);
+                    pr_info!("{}: renamed to {}; stays attached\n", old.shown(), name.shown());
+                    return;
+                }
+                if let Some(i) = state.inflight.as_mut().filter(|i| i.ifindex == ifindex) {
+                    i.name = name;
+                    return;
+                }
+                Origin::Rename
+            }
+            NetdevEvent::Unregister { moved } => {
+                if let Some(i) = state.inflight.as_mut().filter(|i| i.ifindex == ifindex) {
+                    i.gone = true;
+                }
+                let taken = state.take_attachment(|a| a.ifindex == ifindex);
+                drop(state);
+                if let Some(a) = taken {
+                    if moved {
+                        pr_info!(
+                            "{}: moved to another network namespace; detached (link {})\n",
+                            a.name.shown(),
+                            a.link.id()
+                        );
+                    } else {
+                        pr_info!("{}: removed; its link {} is released\n", a.name.shown(), a.link.id());
+                    }
+                }
+                return;
+            }
+        };
+        let busy = state.is_attached(ifindex)
+            || state.inflight.as_ref().is_some_and(|i| i.ifindex == ifindex);
+        if busy || !shared.params.matches(name.as_bytes()) {
+            return;
+        }
+        let req = Request {
+            op: Op::Attach(Target::Index(ifindex)),
+            origin,
+            reply: None,
+        };
+        if let Err(e) = queue_locked(shared, &mut state, req) {
+            state.record_failure(name, e, origin);
+            drop(state);
+            pr_err!("{}: cannot queue its attach: {:?}\n", name.shown(), e);
+        }
+    }
+}
+
+impl Control for Handle {
+    fn show(&self, file: ShowFile, out: &mut KVec<u8>) -> Result {
+        let mut t = Text(core::mem::take(out));
+        let r = self.0.render(file, &mut t);
+        *out = t.0;
+        r.map_err(|_| ENOMEM)
+    }
+
+    fn store(&self, cmd: Command, input: &[u8]) -> Result {
+        let what = match cmd {
+            Command::Attach => "attach",
+            Command::Detach => "detach",
+        };
+        let name = IfName::new(input.trim_ascii(), what)?;
+        let op = match cmd {
+            Command::Attach => Op::Attach(Target::Name(name)),
+            Command::Detach => Op::Detach(name),
+        };
+        submit(&self.0, op, Origin::Sysfs, true)
     }
 }
 
@@ -324,96 +1125,131 @@ impl Write for Text {
     }
 }
 
-/// Renders the status files: `prog_id`, `maps` ("name id" lines) and
-/// `links` ("ifname ifindex mode link_id" lines).
-fn status_texts(loaded: &Loaded, links: &[Attachment]) -> Result<[KVec<u8>; ffi::STATUS_FILES]> {
-    let render = |f: &dyn Fn(&mut Text) -> fmt::Result| -> Result<KVec<u8>> {
-        let mut t = Text(KVec::new());
-        f(&mut t).map_err(|_| ENOMEM)?;
-        Ok(t.0)
-    };
-    Ok([
-        render(&|t| writeln!(t, "{}", loaded.prog.id()))?,
-        render(&|t| {
-            for (spec, map) in abi::MAPS.iter().zip(loaded.maps.iter()) {
-                writeln!(t, "{} {}", spec.name, map.id())?;
-            }
-            Ok(())
-        })?,
-        render(&|t| {
-            for a in links {
-                writeln!(
-                    t,
-                    "{} {} {} {}",
-                    a.iface.name.shown(),
-                    a.iface.ifindex,
-                    a.mode.name(),
-                    a.link.id()
-                )?;
-            }
-            Ok(())
-        })?,
-    ])
+/// Stops the worker and detaches everything when dropped: marks the state
+/// closing (the notifier and sysfs get nothing done any more), destroys the
+/// workqueue (which waits for a running attach and drains queued requests,
+/// answered `ENODEV`), then drops the links.
+struct Running(Arc<Shared>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let wq = self.0.state.lock().wq.take();
+        // Destroying waits for the work function; it takes `state` itself,
+        // so this must not hold it.
+        drop(wq);
+        let attached = core::mem::take(&mut self.0.state.lock().attached);
+        let n = attached.iter().filter(|a| a.is_some()).count();
+        pr_info!("detaching from {n} interface(s)\n");
+        drop(attached);
+    }
 }
 
 /// The loaded module. Fields drop in declaration order, and that order is
-/// relied on: the status files go first (no reader sees freed state), then
-/// the links (detaching the program), then the program, then the maps.
+/// relied on: the sysfs files go first (waiting for reads and writes in
+/// progress), then the notifier (no more events), then the worker and the
+/// links (`Running`), and last the program and maps with `Shared`.
 struct XdpGuard {
-    _status: StatusFiles,
-    _links: KVec<Attachment>,
-    _prog: ProgRef,
-    _maps: KVec<MapRef>,
+    _control: ControlFiles,
+    _notifier: NetdevNotifier<Handle>,
+    _running: Running,
+    _shared: Arc<Shared>,
 }
 
 impl kernel::Module for XdpGuard {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let mode = Mode::from_param(MODE.get())?;
-        let ifaces = ifaces_from_param(IFACES.get())?;
-        let loaded = load_program()?;
+        let params = Params::from_module()?;
+        let loaded = load_program(&params)?;
+        let prog_file = ProgFile::from_fd(&loaded.fd)?;
+        let Loaded { fd, prog, maps } = loaded;
+        drop(fd);
 
-        let mut links = KVec::with_capacity(ifaces.len(), GFP_KERNEL)?;
-        for iface in ifaces.into_iter() {
-            links.push(attach(&loaded.fd, iface, mode)?, GFP_KERNEL)?;
+        match prog.jited_len() {
+            Some(len) => pr_info!("program {} loaded, {} bytes JIT-compiled\n", prog.id(), len),
+            None => pr_info!("program {} loaded (interpreted: JIT is off)\n", prog.id()),
         }
-        let status = StatusFiles::register(module, status_texts(&loaded, &links)?)?;
 
-        match loaded.prog.jited_len() {
-            Some(len) => pr_info!(
-                "program {} loaded, {} bytes JIT-compiled\n",
-                loaded.prog.id(),
-                len
-            ),
-            None => pr_info!(
-                "program {} loaded (interpreted: JIT is off)\n",
-                loaded.prog.id()
-            ),
-        }
-        if links.is_empty() {
-            pr_info!("no ifaces= given: the program is loaded but guards no interface\n");
-        }
-        for a in links.iter() {
-            pr_info!(
-                "{}: attached in {} mode (link {})\n",
-                a.iface.name.shown(),
-                a.mode.name(),
-                a.link.id()
-            );
+        let wq = OwnedQueue::new()?;
+        let shared = Arc::pin_init(
+            pin_init!(Shared {
+                params,
+                prog,
+                prog_file,
+                maps,
+                state <- new_mutex!(State {
+                    wq: Some(wq),
+                    queue: KVec::new(),
+                    attached: KVec::new(),
+                    inflight: None,
+                    failures: [None; FAILURES_KEPT],
+                    next_failure: 0,
+                }),
+                work <- new_work!("xdpguard::work"),
+            }),
+            GFP_KERNEL,
+        )?;
+        // From here on every early return stops the worker and detaches.
+        let running = Running(shared.clone());
+
+        attach_at_load(&shared)?;
+
+        // Registering replays NETDEV_REGISTER for every interface: those
+        // attached above are skipped, and matching ones that appeared since
+        // the listing are queued.
+        let notifier = NetdevNotifier::register(Handle(shared.clone()))?;
+        let control: Arc<dyn Control> = Arc::new(Handle(shared.clone()), GFP_KERNEL)?;
+        let control = ControlFiles::register(module, control)?;
+
+        if shared.params.patterns.is_empty() {
+            pr_info!("no ifaces= given: guarding no interface until one is written to /sys/module/xdpguard/bpf/attach\n");
         }
         Ok(XdpGuard {
-            _status: status,
-            _links: links,
-            _prog: loaded.prog,
-            _maps: loaded.maps,
+            _control: control,
+            _notifier: notifier,
+            _running: running,
+            _shared: shared,
         })
     }
 }
 
-impl Drop for XdpGuard {
-    fn drop(&mut self) {
-        pr_info!(
-            "detaching from {} interface(s) and unloading\n",
-            self._links.len()
-        );
+/// Attaches to the interfaces `ifaces=` names or matches now. A name that
+/// does not exist or an attach that fails fails the load (all or nothing),
+/// except for pattern matches that vanish before they are attached.
+fn attach_at_load(shared: &Arc<Shared>) -> Result {
+    let params = &shared.params;
+    if params.patterns.is_empty() {
+        return Ok(());
     }
+    let devices = ffi::netdevs()?;
+    for p in params.patterns.iter().filter(|p| p.literal) {
+        if !devices.iter().any(|d| IfName::from_c(&d.name).as_bytes() == p.as_bytes()) {
+            pr_err!(
+                "ifaces=: no interface named '{}' in the initial network namespace (see `ip link`; a pattern like {}* also covers interfaces that appear later)\n",
+                p.shown(),
+                p.shown()
+            );
+            return Err(EINVAL);
+        }
+    }
+    let mut matched = 0;
+    for d in devices.iter() {
+        let name = IfName::from_c(&d.name);
+        if !params.matches(name.as_bytes()) {
+            continue;
+        }
+        let literal = params
+            .patterns
+            .iter()
+            .any(|p| p.literal && p.as_bytes() == name.as_bytes());
+        match submit(shared, Op::Attach(Target::Name(name)), Origin::Load, false) {
+            Ok(()) => matched += 1,
+            Err(e) if e == ENODEV && !literal => {
+                pr_info!("{}: went away before it could be attached\n", name.shown())
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if matched == 0 {
+        pr_info!("ifaces=: no interface matches yet; matching interfaces will be attached when they appear\n");
+    }
+    Ok(())
 }

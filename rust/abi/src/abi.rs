@@ -201,6 +201,33 @@ pub struct Config {
     pub _pad2: u32,
 }
 
+/// Drop samples per second per CPU of a rule set that does not say
+/// (`RuleSet::default().samples` in `rust/rules`; a test checks they agree).
+pub const DEFAULT_SAMPLE_RATE: u16 = 10;
+
+/// The configuration the module writes into generation 0 at load time for
+/// its `policy=` and `monitor=` parameters: exactly what `xdpguard apply`
+/// writes for a rule file with no rules and only `default` and `monitor`
+/// set (a test of the rule compiler checks this). Malformed frames are
+/// dropped, as the rule language's default `malformed = "deny"` says.
+pub fn initial_config(default_deny: bool, monitor: bool) -> Config {
+    Config {
+        default_action: if default_deny {
+            ACTION_DENY
+        } else {
+            ACTION_ALLOW
+        },
+        monitor: monitor as u8,
+        // The rule language drops malformed frames unless told otherwise.
+        malformed_action: ACTION_DENY,
+        frag_policy: FRAG_L3_ONLY,
+        global_limit: LIMIT_NONE,
+        syn_limit: LIMIT_NONE,
+        sample_rate: DEFAULT_SAMPLE_RATE,
+        ..Config::default()
+    }
+}
+
 /// `Config::tries`: IPv4 source entries exist.
 pub const TRIE_SRC4: u32 = 1;
 /// `Config::tries`: IPv4 destination entries exist.

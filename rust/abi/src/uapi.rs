@@ -80,6 +80,22 @@ pub struct LinkCreateAttr {
     pub flags: u32,
 }
 
+/// `union bpf_attr` as `BPF_MAP_UPDATE_ELEM` reads it.
+#[repr(C)]
+#[derive(Default)]
+pub struct MapElemAttr {
+    /// Map to update.
+    pub map_fd: u32,
+    /// Padding before the 64-bit fields, zero.
+    pub _pad: u32,
+    /// Address of the key.
+    pub key: u64,
+    /// Address of the value.
+    pub value: u64,
+    /// `BPF_ANY`, `BPF_NOEXIST` or `BPF_EXIST`.
+    pub flags: u64,
+}
+
 /// Copies `name` into a NUL-padded BPF object name, truncating at 15 bytes.
 pub fn obj_name(name: &str) -> [u8; BPF_OBJ_NAME_LEN] {
     let mut out = [0u8; BPF_OBJ_NAME_LEN];
@@ -93,4 +109,5 @@ const _: () = {
     assert!(core::mem::size_of::<MapCreateAttr>() == 44);
     assert!(core::mem::size_of::<ProgLoadAttr>() == 72);
     assert!(core::mem::size_of::<LinkCreateAttr>() == 16);
+    assert!(core::mem::size_of::<MapElemAttr>() == 32);
 };
