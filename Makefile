@@ -93,9 +93,15 @@ cli: setup
 host-test: bpf
 	cargo test --locked --workspace --exclude xdpguard-bpf
 
+# Sizes of the stress tests inside `make test` and `make test-debug`;
+# `make stress` runs them at full size (the scripts' defaults: 200 cycles,
+# 100 veth pairs, 20 race rounds, every fault point).
+SMOKE_STRESS := XDPGUARD_STRESS_CYCLES=40 XDPGUARD_STRESS_PAIRS=20 \
+	XDPGUARD_STRESS_ROUNDS=5 XDPGUARD_FAULT_TRIES=40
+
 # Runs the kselftests in a VM booted from the test kernel.
 selftests: module cli
-	qemu/run.sh --name selftests -- selftests/run_kselftest.sh
+	$(SMOKE_STRESS) qemu/run.sh --name selftests -- selftests/run_kselftest.sh
 
 # The differential test at scale: CASES frames (default 2 million).
 CASES ?= 2000000
@@ -108,7 +114,7 @@ test: host-test selftests
 # The whole kselftest suite on the debug kernel, then two kmemleak scans:
 # any splat (KASAN, lockdep, ...) or suspected leak fails the run.
 test-debug: module-debug cli
-	XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
+	$(SMOKE_STRESS) XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
 		qemu/run.sh --name test-debug --timeout 14400 \
 		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh
 
@@ -119,11 +125,12 @@ STRESS_PROGS = $(shell sed -n 's/^STRESS_PROGS *:= *//p' selftests/Makefile)
 ifeq ($(STRESS_KERNEL),debug)
 stress: module-debug cli
 	XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
-		qemu/run.sh --name stress-debug --timeout 7200 \
+		qemu/run.sh --name stress-debug --timeout 14400 \
 		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh $(STRESS_PROGS)
 else
 stress: module cli
-	qemu/run.sh --name stress -- selftests/run_kselftest.sh $(STRESS_PROGS)
+	XDPGUARD_KSFT_TIMEOUT=3600 qemu/run.sh --name stress --timeout 10800 -- \
+		selftests/run_kselftest.sh $(STRESS_PROGS)
 endif
 
 # The benchmark (not a test): table on the console, CSV in build/vm/bench/.

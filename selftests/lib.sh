@@ -211,11 +211,12 @@ xg_check_kmemleak() {
 xg_alloc_warnings() { echo "xdpguard-selftest: expected allocation failure warnings $1" >/dev/kmsg; }
 
 # Traffic: xg_flood_start DEST [NS] floods DEST with pings from namespace NS
-# (default $XG_NS) for at most 15 minutes; xg_flood_stop prints
+# (default $XG_NS), at most 500 a second (an unpaced flood starves the
+# emulated CPUs) and for at most an hour; xg_flood_stop prints
 # "TRANSMITTED RECEIVED".
 xg_flood_start() {
 	XG_FLOOD_OUT=$(mktemp)
-	ip netns exec "${2:-$XG_NS}" ping -f -q -n -w 900 "$1" >"$XG_FLOOD_OUT" 2>&1 &
+	ip netns exec "${2:-$XG_NS}" ping -f -i 0.002 -q -n -w 3600 "$1" >"$XG_FLOOD_OUT" 2>&1 &
 	XG_FLOOD_PID=$!
 }
 xg_flood_stop() {

@@ -8,7 +8,9 @@ Writes N to /proc/thread-self/fail-nth (Documentation/fault-injection/
 fault-injection.rst: the Nth call to an enabled fault point in this task
 fails), loads MODULE with finit_module(2) and reads fail-nth back: 0 means
 the Nth point was reached and failed, non-zero that the load needed fewer
-than N fault points. Prints "errno=E injected=0|1" (errno 0: loaded).
+than N fault points. Prints "errno=E injected=0|1 left=L" (errno 0:
+loaded; L: how many of the N calls were not reached, so a huge N counts
+the fault points of the load: N - L).
 Only the task's own calls count: work the module defers to a workqueue is
 not covered.
 """
@@ -35,7 +37,7 @@ def main():
     err = ctypes.get_errno() if rc != 0 else 0
     left = int(os.pread(nth, 32, 0).decode().strip() or "0")
     os.write(nth, b"0")
-    print(f"errno={err} injected={int(left == 0)}")
+    print(f"errno={err} injected={int(left == 0)} left={left}")
 
 
 main()
