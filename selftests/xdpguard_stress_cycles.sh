@@ -16,6 +16,7 @@ ktap_print_header
 ktap_set_plan 6
 
 CYCLES=${XDPGUARD_STRESS_CYCLES:-200}
+ROUNDS=${XDPGUARD_STRESS_ROUNDS:-20}
 xg_unload
 xg_kmemleak_available && xg_kmemleak_clear
 xg_veth_pair
@@ -47,7 +48,8 @@ start=$(date +%s)
 check "$CYCLES insmod/rmmod cycles under a ping flood" cycles
 ktap_print_msg "$CYCLES cycles took $(($(date +%s) - start)) s"
 
-read -r SENT GOT < <(xg_flood_stop)
+# No process substitution: the guest has no /dev/fd.
+read -r SENT GOT <<<"$(xg_flood_stop)"
 ktap_print_msg "flood during the cycles: ${SENT:-?} echo requests sent, ${GOT:-?} answered"
 flood_survived() {
 	((${GOT:-0} > 0 && ${SENT:-0} >= GOT)) || fail "ping flood: ${SENT:-?} sent, ${GOT:-?} answered"
@@ -62,11 +64,11 @@ nothing_left() {
 check "bpftool prog/map/link counts are back to before; no XDP left" nothing_left
 
 # rmmod while the program drops a flood (every echo request from 192.0.2.2
-# hits a deny rule; a per-source limiter charges the rest), 20 times;
+# hits a deny rule; a per-source limiter charges the rest), ROUNDS times;
 # replies come back after each rmmod.
 rmmod_while_dropping() {
 	local i n
-	for i in $(seq 20); do
+	for i in $(seq "$ROUNDS"); do
 		insmod "$XG_KO" ifaces="$XG_IF" || fail "insmod $i failed"
 		xg_apply <<-RULES || return 1
 			global_limit = "all"
@@ -89,7 +91,7 @@ rmmod_while_dropping() {
 	done
 	xg_wait xg_counts_are "$BASE"
 }
-check "rmmod while the program drops a flood (20 times)" rmmod_while_dropping
+check "rmmod while the program drops a flood ($ROUNDS times)" rmmod_while_dropping
 
 xg_check_kmemleak
 ktap_finished
