@@ -100,8 +100,8 @@ host-test: bpf
 # Sizes of the stress tests inside `make test` and `make test-debug`;
 # `make stress` runs them at full size (the scripts' defaults: 200 cycles,
 # 100 veth pairs, 20 race rounds, every fault point).
-SMOKE_STRESS := XDPGUARD_STRESS_CYCLES=40 XDPGUARD_STRESS_PAIRS=20 \
-	XDPGUARD_STRESS_ROUNDS=5 XDPGUARD_FAULT_TRIES=40
+SMOKE_STRESS := XDPGUARD_STRESS_CYCLES=20 XDPGUARD_STRESS_PAIRS=20 \
+	XDPGUARD_STRESS_ROUNDS=3 XDPGUARD_FAULT_TRIES=20
 
 # Runs the kselftests in a VM booted from the test kernel.
 selftests: module cli

@@ -220,7 +220,8 @@ xg_flood_start() {
 	XG_FLOOD_PID=$!
 }
 xg_flood_stop() {
-	[[ -n ${XG_FLOOD_PID:-} ]] || return 0
+	# (Also called from EXIT traps after a stop in a subshell.)
+	[[ -n ${XG_FLOOD_PID:-} && -e $XG_FLOOD_OUT ]] || return 0
 	kill -INT "$XG_FLOOD_PID" 2>/dev/null
 	wait "$XG_FLOOD_PID" 2>/dev/null
 	XG_FLOOD_PID=
