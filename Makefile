@@ -124,18 +124,21 @@ test-debug: module-debug cli
 		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh
 
 # The stress kselftests alone, on the test kernel (default) or, with
-# STRESS_KERNEL=debug, on the debug kernel followed by a kmemleak scan.
+# STRESS_KERNEL=debug, on the debug kernel followed by a kmemleak scan;
+# full size, or the smoke size of `make test` with STRESS_SIZE=smoke.
 STRESS_KERNEL ?= test
+STRESS_SIZE ?= full
+STRESS_ENV := $(if $(filter smoke,$(STRESS_SIZE)),$(SMOKE_STRESS))
 STRESS_PROGS = $(shell sed -n 's/^STRESS_PROGS *:= *//p' selftests/Makefile)
 ifeq ($(STRESS_KERNEL),debug)
 stress: module-debug cli
-	XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
+	$(STRESS_ENV) XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
 		qemu/run.sh --name stress-debug --timeout 14400 \
 		--append $(DEBUG_APPEND) \
 		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh $(STRESS_PROGS)
 else
 stress: module cli
-	XDPGUARD_KSFT_TIMEOUT=3600 qemu/run.sh --name stress --timeout 10800 -- \
+	$(STRESS_ENV) XDPGUARD_KSFT_TIMEOUT=3600 qemu/run.sh --name stress --timeout 10800 -- \
 		selftests/run_kselftest.sh $(STRESS_PROGS)
 endif
 
