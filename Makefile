@@ -39,8 +39,10 @@ DEBUG_KO := build/debug/xdpguard.ko
 DEBUG_TIMEOUT ?= 3000
 # The debug kernel under TCG on a busy host can go 21 s (the default) without
 # an RCU grace period while nothing is wrong; 300 s is the longest allowed,
-# so a real stall is still reported.
-DEBUG_APPEND := rcupdate.rcu_cpu_stall_timeout=300
+# so a real stall is still reported. ACPI's _PRT method (PCI interrupt
+# routing) then also runs into its 30 s loop timeout, the virtio devices
+# get no interrupt and the 9p root hangs: route through the BIOS tables.
+DEBUG_APPEND := "rcupdate.rcu_cpu_stall_timeout=300 pci=noacpi"
 
 CARGO_BPF := RUSTC_BOOTSTRAP=1 cargo build --locked --release -p xdpguard-bpf \
 	--target bpfel-unknown-none -Z build-std=core
