@@ -8,7 +8,7 @@
 set -euo pipefail
 pattern='WARNING:|BUG:|Oops|Kernel panic|general protection fault|refcount_t:|'
 pattern+='possible circular locking|possible recursive locking|inconsistent lock state|'
-pattern+='lockdep|KASAN:|UBSAN:|kmemleak:.*(new suspected|unreferenced)|unreferenced object|'
+pattern+='turning off the locking correctness validator|DEBUG_LOCKS_WARN_ON|KASAN:|UBSAN:|kmemleak:.*(new suspected|unreferenced)|unreferenced object|'
 pattern+='rcu_(sched|preempt).*stall|blocked for more than|Call Trace:'
 # Between the markers of selftests/lib.sh's xg_alloc_warnings, the stack
 # dump that follows a warn_alloc() line ("page allocation failure",
