@@ -6,7 +6,8 @@
 # the guest, and bring back its exit status and the guest's dmesg.
 #
 # Usage: qemu/run.sh [--name NAME] [--kernel BZIMAGE] [--mem SIZE]
-#                    [--smp N] [--timeout SECONDS] -- COMMAND [ARGS...]
+#                    [--smp N] [--timeout SECONDS] [--append KERNEL-ARGS]
+#                    -- COMMAND [ARGS...]
 #
 # COMMAND runs as root in the guest, from the repository's top directory,
 # with the host's XDPGUARD_* environment variables.
@@ -23,6 +24,7 @@ KERNEL=
 MEM=2G
 SMP=2
 TIMEOUT=1200
+APPEND=
 
 while (($#)); do
 	case "$1" in
@@ -31,6 +33,7 @@ while (($#)); do
 	--mem) MEM=$2; shift 2 ;;
 	--smp) SMP=$2; shift 2 ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
+	--append) APPEND=$2; shift 2 ;;
 	--) shift; break ;;
 	-h | --help) sed -n '3,/^set -e/p' "$0" | sed -n 's/^# \{0,1\}//p'; exit 0 ;;
 	*) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -69,6 +72,7 @@ cmdline+=" rootflags=trans=virtio,version=9p2000.L,msize=262144 ro"
 cmdline+=" init=$ROOT/qemu/guest-init.sh panic=-1 loglevel=4"
 # Unknown name=value parameters without a dot reach init's environment.
 cmdline+=" XGREPO=$ROOT"
+cmdline+=${APPEND:+ $APPEND}
 
 set +e
 timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \

@@ -5,13 +5,15 @@
 # checks first and does nothing when its tool is already there.
 set -euo pipefail
 
-# Debian packages: kernel build, Rust-for-Linux bindgen (libclang-19), BPF
-# linker (LLVM 22, which reads rustc 1.95's bitcode), the QEMU harness,
-# the tools the selftests drive inside the guest, and Debian packaging and
-# DKMS (make deb, make dkms-test).
+# Debian packages: kernel build, Rust-for-Linux bindgen (libclang-19), the
+# debug kernel's clang toolchain (clang-19, lld-19, llvm-19: LLVM=-19, same
+# version as bindgen's libclang), BPF linker (LLVM 22, which reads rustc
+# 1.95's bitcode), the QEMU harness, the tools the selftests drive inside
+# the guest, and Debian packaging and DKMS (make deb, make dkms-test).
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev kmod cpio xz-utils
-	libclang-19-dev llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
+	libclang-19-dev clang-19 lld-19 llvm-19
+	llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
 	linux-source-6.12
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time

@@ -7,7 +7,12 @@
 # build would otherwise end in a wall of compiler errors. Each failure is one
 # paragraph saying what is missing and how to get it.
 #
-# Usage: check-toolchain.sh [--print-vars] KDIR
+# A tree built with clang (CONFIG_CC_IS_CLANG) needs the same LLVM= for
+# the out-of-tree build (kbuild would otherwise hand gcc clang's flags):
+# `check-toolchain.sh --make-args KDIR` prints it (LLVM=-19 when clang-19
+# is installed and made the tree, LLVM=1 for a plain `clang`, nothing for gcc).
+#
+# Usage: check-toolchain.sh [--print-vars | --make-args] KDIR
 #
 #   Without options: check the rustc and bindgen first in PATH (what
 #   `make module` then uses).
@@ -15,16 +20,36 @@
 #   /root/.cargo/bin, /usr/local/bin, rustup toolchains) and print
 #   "RUSTC=/path/rustc" for the kernel's make (DKMS builds run with a
 #   minimal PATH).
+#   --make-args: print only the LLVM= argument the tree needs.
 set -euo pipefail
 
 print_vars=0
-if [[ "${1:-}" == --print-vars ]]; then
-	print_vars=1
-	shift
-fi
-KDIR=${1:?usage: check-toolchain.sh [--print-vars] KDIR}
+MAKE_ARGS=
+case "${1:-}" in
+--print-vars) print_vars=1; shift ;;
+--make-args) MAKE_ARGS=1; shift ;;
+esac
+KDIR=${1:?usage: check-toolchain.sh [--print-vars | --make-args] KDIR}
 conf="$KDIR/include/config/auto.conf"
 MIN_KERNEL=6.12
+
+# LLVM= for a clang-built tree: the versioned tools of the major version that
+# built it if installed (Debian's clang-19, ld.lld-19, ...), else plain clang.
+llvm_arg() {
+	grep -q '^CONFIG_CC_IS_CLANG=y' "$conf" 2>/dev/null || return 0
+	local major
+	major=$(sed -n 's/^CONFIG_CLANG_VERSION=//p' "$conf")
+	major=$((major / 10000))
+	if command -v "clang-$major" >/dev/null && command -v "ld.lld-$major" >/dev/null; then
+		echo "LLVM=-$major"
+	else
+		echo "LLVM=1"
+	fi
+}
+if [[ -n "$MAKE_ARGS" ]]; then
+	llvm_arg
+	exit 0
+fi
 
 krel=$(cat "$KDIR/include/config/kernel.release" 2>/dev/null || echo "in $KDIR")
 
@@ -97,4 +122,12 @@ fi
 
 if ((print_vars)); then
 	echo "RUSTC=$rustc"
+fi
+
+if grep -q '^CONFIG_CC_IS_CLANG=y' "$conf"; then
+	cc=$(llvm_arg)
+	cc=${cc#LLVM=}
+	[[ "$cc" == 1 ]] && cc=
+	command -v "clang$cc" >/dev/null ||
+		fail "the kernel was built with clang ($(conf_text CONFIG_CC_VERSION_TEXT)) and no clang is in PATH (apt install clang-$(($(sed -n 's/^CONFIG_CLANG_VERSION=//p' "$conf") / 10000)) lld-$(($(sed -n 's/^CONFIG_CLANG_VERSION=//p' "$conf") / 10000)))"
 fi

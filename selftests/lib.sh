@@ -159,3 +159,72 @@ xg_cleanup() {
 	for ns in "${XG_NETNS[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	return 0
 }
+
+# ---- Stress tests and the debug kernel ----
+
+# xg_bpf_counts: "PROGS MAPS LINKS", all BPF objects of the kernel.
+xg_bpf_counts() {
+	echo "$(bpftool -j prog show | jq length) $(bpftool -j map show | jq length) $(bpftool -j link show | jq length)"
+}
+
+# xg_counts_are WANT: the BPF object counts equal WANT (from xg_bpf_counts).
+xg_counts_are() {
+	local now
+	now=$(xg_bpf_counts)
+	[[ $now == "$1" ]] || fail "bpftool prog/map/link counts are $now, were $1 before"
+}
+
+# kmemleak (debug kernel only): xg_kmemleak_clear forgets what was
+# suspected so far; xg_kmemleak_check scans twice (objects younger than 5 s
+# are not reported, hence the pause) and fails, printing the report, if
+# kmemleak suspects any leak.
+XG_KMEMLEAK=/sys/kernel/debug/kmemleak
+xg_kmemleak_available() { [[ -r $XG_KMEMLEAK ]] && cat "$XG_KMEMLEAK" >/dev/null 2>&1; }
+xg_kmemleak_clear() {
+	echo scan >"$XG_KMEMLEAK" && echo clear >"$XG_KMEMLEAK"
+}
+xg_kmemleak_check() {
+	local report
+	echo scan >"$XG_KMEMLEAK" || fail "kmemleak scan failed"
+	sleep 6
+	echo scan >"$XG_KMEMLEAK" || fail "kmemleak scan failed"
+	report=$(cat "$XG_KMEMLEAK")
+	[[ -z $report ]] && return 0
+	printf '%s\n' "$report" >&2
+	fail "kmemleak suspects $(grep -c '^unreferenced object' <<<"$report") leaked objects (report above)"
+}
+
+# xg_check_kmemleak: one KTAP result for "kmemleak found nothing since
+# xg_kmemleak_clear", skipped on kernels without kmemleak.
+xg_check_kmemleak() {
+	if xg_kmemleak_available; then
+		check "kmemleak: no suspected leak" xg_kmemleak_check
+	else
+		ktap_test_skip "kmemleak: no suspected leak" "kernel without kmemleak (run make stress STRESS_KERNEL=debug)"
+	fi
+}
+
+# Inside a region marked by xg_alloc_warnings begin ... end, the stack dumps
+# of the kernel's own allocation-failure warnings (warn_alloc: "page
+# allocation failure", "vmalloc error"), which fault injection provokes on
+# purpose, are not splats; qemu/check-splats.sh knows the markers.
+xg_alloc_warnings() { echo "xdpguard-selftest: expected allocation failure warnings $1" >/dev/kmsg; }
+
+# Traffic: xg_flood_start DEST [NS] floods DEST with pings from namespace NS
+# (default $XG_NS), at most 500 a second (an unpaced flood starves the
+# emulated CPUs) and for at most an hour; xg_flood_stop prints
+# "TRANSMITTED RECEIVED".
+xg_flood_start() {
+	XG_FLOOD_OUT=$(mktemp)
+	ip netns exec "${2:-$XG_NS}" ping -f -i 0.002 -q -n -w 3600 "$1" >"$XG_FLOOD_OUT" 2>&1 &
+	XG_FLOOD_PID=$!
+}
+xg_flood_stop() {
+	# (Also called from EXIT traps after a stop in a subshell.)
+	[[ -n ${XG_FLOOD_PID:-} && -e $XG_FLOOD_OUT ]] || return 0
+	kill -INT "$XG_FLOOD_PID" 2>/dev/null
+	wait "$XG_FLOOD_PID" 2>/dev/null
+	XG_FLOOD_PID=
+	sed -n 's/^\([0-9]\+\) packets transmitted, \([0-9]\+\) received.*/\1 \2/p' "$XG_FLOOD_OUT"
+	rm -f "$XG_FLOOD_OUT"
+}
