@@ -7,13 +7,15 @@ set -euo pipefail
 
 # Debian packages: kernel build, Rust-for-Linux bindgen (libclang-19), BPF
 # linker (LLVM 22, which reads rustc 1.95's bitcode), the QEMU harness and
-# the tools the selftests drive inside the guest.
+# the tools the selftests drive inside the guest, the benchmark's contenders
+# (nftables, iptables, ipset, xdp-tools) and its plots.
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev kmod cpio xz-utils
 	libclang-19-dev llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
 	linux-source-6.12
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools
+	nftables iptables ipset python3-matplotlib
 )
 BINDGEN_VERSION=0.73.2
 BPF_LINKER_VERSION=0.13.0
