@@ -89,12 +89,13 @@ BENCH_DURATION ?= 1.5
 BENCH_REPS ?= 3
 BENCH_LOAD_TIMEOUT ?= 90
 BENCH_PROG_ARGS ?= --runs 3 --xdp-filter-max 100
+BENCH_SUITE_ARGS = --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --reps $(BENCH_REPS) \
+	--load-timeout $(BENCH_LOAD_TIMEOUT) --rules build/bench/rules
 BENCH_ACCEL = $(shell qemu/accel.sh $$(scripts/build-kernel.sh --print-kdir)/arch/x86/boot/bzImage)
 bench: module cli
 	$(PYTHON) scripts/bench-rules.py build/bench/rules $(subst $(comma), ,$(BENCH_SIZES))
 	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) XDPGUARD_BENCH_ARGS="$(BENCH_PROG_ARGS)" \
-	XDPGUARD_BENCH_SUITE_ARGS="--sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) \
-		--reps $(BENCH_REPS) --load-timeout $(BENCH_LOAD_TIMEOUT) --rules build/bench/rules" \
+	XDPGUARD_BENCH_SUITE_ARGS="$(BENCH_SUITE_ARGS)" \
 		qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
 	@mkdir -p build/bench && cp build/vm/bench/bench.csv build/bench/prog.csv
 	$(PYTHON) scripts/bench-report.py build/vm/bench/suite build/bench

@@ -67,7 +67,7 @@ def main(vmdir, outdir):
     out.append(f"xdpguard side-by-side benchmark, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     out.append(f"host: {host_info()}")
     out.append(f"guest: {meta.get('guest_cpus')} vCPUs, kernel {meta.get('guest_kernel')}, QEMU accelerator: {accel.upper()}")
-    out.append(f"traffic: pktgen, 64-byte IPv4/UDP into a veth, {meta.get('duration')} s per measurement, "
+    out.append(f"traffic: pktgen, 64-byte IPv4/UDP, native XDP redirect hop, into the guarded veth; {meta.get('duration')} s per measurement, "
                f"median of {meta.get('reps')}; rule-set load timeout {meta.get('load_timeout')} s")
     if accel != "kvm":
         out.append("NOTE: under QEMU TCG (no KVM) every instruction is emulated: absolute packet rates and")
@@ -149,7 +149,7 @@ def main(vmdir, outdir):
             out.append("")
 
     # Control plane.
-    out.append("control plane: seconds to load each rule-set size (median of one load per size)")
+    out.append("control plane: seconds to load each rule-set size (one load each)")
     out.append(f"{'contender':<17}" + "".join(f"{s:>22}" for s in sizes))
     for c in contenders:
         if c == "none":
