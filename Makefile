@@ -46,18 +46,23 @@ DEBUG_TIMEOUT ?= 3000
 # get no interrupt and the 9p root hangs: route through the BIOS tables.
 DEBUG_APPEND := "rcupdate.rcu_cpu_stall_timeout=300 pci=noacpi"
 
+# Its own target directory: RUSTC_BOOTSTRAP=1 is part of cargo's
+# fingerprint, so sharing target/ would rebuild the host crates (syn, serde,
+# ...) each time make alternates between the program and the CLI.
 CARGO_BPF := RUSTC_BOOTSTRAP=1 cargo build --locked --release -p xdpguard-bpf \
-	--target bpfel-unknown-none -Z build-std=core
-BPF_ELF := target/bpfel-unknown-none/release/xdpguard-bpf
+	--target bpfel-unknown-none -Z build-std=core --target-dir target/bpf
+BPF_ELF := target/bpf/bpfel-unknown-none/release/xdpguard-bpf
 SKEL_BIN := target/release/xdpguard-skel
 SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
 .PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
-	difftest bench import-bench rust-analyzer clean distclean \
+	difftest bench bench-smoke import-bench rust-analyzer clean distclean \
 	install install-cli install-module uninstall dkms-src deb \
 	pkg-test install-test dkms-test intree-test \
 	kernel-debug module-debug test-debug stress
+
+comma := ,
 
 all: module
 
@@ -149,9 +154,33 @@ stress: module cli
 		selftests/run_kselftest.sh $(STRESS_PROGS)
 endif
 
-# The benchmark (not a test): table on the console, CSV in build/vm/bench/.
+# The benchmark (not a test): xdpguard-bench (per-packet ns of the program)
+# and the side-by-side suite (pktgen through a veth into xdpguard, xdp-filter,
+# nftables, iptables, ipset and no filter at BENCH_SIZES deny entries).
+# Tables on the console; table.txt, CSV and plots in build/bench/. The rule
+# sets are generated on the host (fast) into build/bench/rules/.
+PYTHON ?= /usr/bin/python3
+BENCH_SIZES ?= 1,100,10000,1000000
+BENCH_DURATION ?= 1.5
+BENCH_REPS ?= 3
+BENCH_LOAD_TIMEOUT ?= 90
+BENCH_PROG_ARGS ?= --runs 3 --xdp-filter-max 100
+BENCH_SUITE_ARGS = --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --reps $(BENCH_REPS) \
+	--load-timeout $(BENCH_LOAD_TIMEOUT) --rules build/bench/rules
+BENCH_ACCEL = $(shell qemu/accel.sh $$(scripts/build-kernel.sh --print-kdir)/arch/x86/boot/bzImage)
 bench: module cli
-	qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
+	$(PYTHON) scripts/bench-rules.py build/bench/rules $(subst $(comma), ,$(BENCH_SIZES))
+	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) XDPGUARD_BENCH_ARGS="$(BENCH_PROG_ARGS)" \
+	XDPGUARD_BENCH_SUITE_ARGS="$(BENCH_SUITE_ARGS)" \
+		qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
+	@mkdir -p build/bench && cp build/vm/bench/bench.csv build/bench/prog.csv
+	$(PYTHON) scripts/bench-report.py build/vm/bench/suite build/bench
+
+# A quick run of the suite that asserts every contender's verdicts (the
+# kselftest xdpguard_bench_suite.sh; also part of make selftests).
+bench-smoke: module cli
+	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) qemu/run.sh --name bench-smoke --timeout 900 -- \
+		selftests/run_kselftest.sh xdpguard_bench_suite.sh
 
 # Times `xdpguard import` of 100 000 and 1 000 000 CIDRs in the VM (not a test).
 import-bench: module cli

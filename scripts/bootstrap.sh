@@ -9,7 +9,8 @@ set -euo pipefail
 # debug kernel's clang toolchain (clang-19, lld-19, llvm-19: LLVM=-19, same
 # version as bindgen's libclang), BPF linker (LLVM 22, which reads rustc
 # 1.95's bitcode), the QEMU harness, the tools the selftests drive inside
-# the guest, and Debian packaging and DKMS (make deb, make dkms-test).
+# the guest, Debian packaging and DKMS (make deb, make dkms-test), and the
+# benchmark's contenders (nftables, iptables, ipset, xdp-tools) and plots.
 PACKAGES=(
 	build-essential flex bison bc libelf-dev libssl-dev kmod cpio xz-utils
 	libclang-19-dev clang-19 lld-19 llvm-19
@@ -18,6 +19,7 @@ PACKAGES=(
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time
 	debhelper dh-dkms dkms lintian
+	nftables iptables ipset python3-matplotlib
 )
 BINDGEN_VERSION=0.73.2
 BPF_LINKER_VERSION=0.13.0

@@ -280,7 +280,7 @@ mod tests {
     fn built_program_extracts() {
         let path = concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../target/bpfel-unknown-none/release/xdpguard-bpf"
+            "/../../target/bpf/bpfel-unknown-none/release/xdpguard-bpf"
         );
         let Ok(data) = std::fs::read(path) else {
             eprintln!("skipping: {path} not built (make bpf)");
