@@ -125,7 +125,9 @@ difftest: module cli
 	XDPGUARD_DIFF_CASES=$(CASES) qemu/run.sh --name difftest --timeout 7200 -- \
 		selftests/run_kselftest.sh xdpguard_difftest.sh
 
-test: host-test selftests
+# CI's entry point (.ci/run): host tests, every kselftest (stress tests at
+# smoke size, the benchmark suite's smoke run) and the packaging tests.
+test: host-test selftests pkg-test
 
 # The whole kselftest suite on the debug kernel, then two kmemleak scans:
 # any splat (KASAN, lockdep, ...) or suspected leak fails the run.

@@ -118,9 +118,24 @@ pub fn active(guard: &Guard) -> Result<Active, Failure> {
             .map(MAP_IFACES)
             .keys()
             .map_err(|e| Failure::failed(format!("xdpg_ifaces: {e}")))?;
-        if cfg == Config::default() && !ifaces.iter().any(|k| k >> 31 == g) {
+        // The module writes `initial_config(policy=, monitor=)` at load; an
+        // all-zero generation is a module from before those parameters.
+        let deny = cfg.default_action == ACTION_DENY;
+        let monitor = cfg.monitor != 0;
+        let fresh = if cfg == initial_config(deny, monitor) {
+            Some(RuleSet {
+                default_deny: deny,
+                monitor,
+                ..RuleSet::default()
+            })
+        } else if cfg == Config::default() {
+            Some(fresh_rules())
+        } else {
+            None
+        };
+        if let (Some(rules), false) = (fresh, ifaces.iter().any(|k| k >> 31 == g)) {
             return Ok(Active {
-                rules: fresh_rules(),
+                rules,
                 generation: g,
                 tag: 0,
                 origin: Origin::Fresh,
