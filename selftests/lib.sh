@@ -152,6 +152,20 @@ xg_veth_pair() {
 	ip -n "$XG_NS" link set "$XG_PEER" up
 }
 
+# xg_veth_addrs LOCAL PEER [LOCAL PEER ...]: adds each LOCAL address (with
+# its prefix length) to $XG_IF and each PEER address to $XG_PEER; IPv6
+# addresses without duplicate address detection, so they work at once.
+xg_veth_addrs() {
+	local nodad
+	while (($# >= 2)); do
+		nodad=()
+		[[ $1 == *:* ]] && nodad=(nodad)
+		ip addr add "$1" dev "$XG_IF" "${nodad[@]}"
+		ip -n "$XG_NS" addr add "$2" dev "$XG_PEER" "${nodad[@]}"
+		shift 2
+	done
+}
+
 xg_cleanup() {
 	local ns l
 	xg_unload 2>/dev/null

@@ -30,12 +30,8 @@ ktap_set_plan 9
 
 xg_unload
 xg_veth_pair
-ip addr add 192.0.2.1/24 dev "$XG_IF"
-ip addr add 198.51.100.1/24 dev "$XG_IF"
-ip addr add 2001:db8::1/64 dev "$XG_IF" nodad
-ip -n "$XG_NS" addr add 192.0.2.2/24 dev "$XG_PEER"
-ip -n "$XG_NS" addr add 198.51.100.2/24 dev "$XG_PEER"
-ip -n "$XG_NS" addr add 2001:db8::2/64 dev "$XG_PEER" nodad
+xg_veth_addrs 192.0.2.1/24 192.0.2.2/24 198.51.100.1/24 198.51.100.2/24 \
+	2001:db8::1/64 2001:db8::2/64
 # Static neighbours: only the pings cross the guarded link, so per-rule
 # counters equal the pings sent.
 MAC=$(cat /sys/class/net/$XG_IF/address)

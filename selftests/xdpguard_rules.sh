@@ -21,12 +21,8 @@ ktap_set_plan 16
 
 xg_unload
 xg_veth_pair
-ip addr add 192.0.2.1/24 dev "$XG_IF"
-ip addr add 198.51.100.1/24 dev "$XG_IF"
-ip addr add 2001:db8::1/64 dev "$XG_IF" nodad
-ip -n "$XG_NS" addr add 192.0.2.2/24 dev "$XG_PEER"
-ip -n "$XG_NS" addr add 198.51.100.2/24 dev "$XG_PEER"
-ip -n "$XG_NS" addr add 2001:db8::2/64 dev "$XG_PEER" nodad
+xg_veth_addrs 192.0.2.1/24 192.0.2.2/24 198.51.100.1/24 198.51.100.2/24 \
+	2001:db8::1/64 2001:db8::2/64
 # 802.1Q on both sides; tags stay in the frame data (no tx offload).
 ip link add link "$XG_IF" name "xgv${XG_IF:2:6}" type vlan id 100
 XG_LINKS+=("xgv${XG_IF:2:6}")

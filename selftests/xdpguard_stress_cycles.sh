@@ -20,8 +20,7 @@ ROUNDS=${XDPGUARD_STRESS_ROUNDS:-20}
 xg_unload
 xg_kmemleak_available && xg_kmemleak_clear
 xg_veth_pair
-ip addr add 192.0.2.1/24 dev "$XG_IF"
-ip -n "$XG_NS" addr add 192.0.2.2/24 dev "$XG_PEER"
+xg_veth_addrs 192.0.2.1/24 192.0.2.2/24
 BASE=$(xg_bpf_counts)
 xg_flood_start 192.0.2.1
 

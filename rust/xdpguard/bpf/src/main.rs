@@ -780,25 +780,15 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
 #[inline(always)]
 fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
     let ifindex = ingress_ifindex(ctx);
-    if ifindex < IF_STATS_ARRAY {
-        if let Some(c) = IF_STATS.get_ptr_mut(ifindex) {
-            // SAFETY: a per-CPU array lookup returns this CPU's value,
-            // which nothing else writes while XDP runs here.
-            let c = unsafe {
-                if drop {
-                    &mut (*c).drop
-                } else {
-                    &mut (*c).pass
-                }
-            };
-            c.packets += 1;
-            c.bytes += len;
-        }
-        return;
-    }
-    if let Some(c) = IF_HASH.get_ptr_mut(&ifindex) {
-        // SAFETY: a per-CPU hash lookup returns this CPU's value, which
-        // nothing else writes while XDP runs here.
+    let small = ifindex < IF_STATS_ARRAY;
+    let entry = if small {
+        IF_STATS.get_ptr_mut(ifindex)
+    } else {
+        IF_HASH.get_ptr_mut(&ifindex)
+    };
+    if let Some(c) = entry {
+        // SAFETY: a per-CPU array or hash lookup returns this CPU's
+        // value, which nothing else writes while XDP runs here.
         let c = unsafe {
             if drop {
                 &mut (*c).drop
@@ -808,6 +798,9 @@ fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
         };
         c.packets += 1;
         c.bytes += len;
+        return;
+    }
+    if small {
         return;
     }
     let one = Counter {
