@@ -13,7 +13,7 @@ source "$(dirname "$0")/lib.sh"
 
 xg_require
 ktap_print_header
-ktap_set_plan 14
+ktap_set_plan 15
 
 xg_unload
 R=$(mktemp -u XXXX | tr 'A-Z' 'a-z')
@@ -135,6 +135,30 @@ EOF
 }
 check "sysfs attach and detach take effect on traffic, and are idempotent" sysfs_attach_detach
 
+not_failed() { ! grep -q "^failed $1 " "$XG_SYSFS/status"; }
+
+detach_attach_at_once() {
+	local i alt="xha$R"
+	for i in 1 2 3 4 5; do
+		echo "${N}0" >"$XG_SYSFS/attach" ||
+			fail "attach $i failed: $(grep '^failed' "$XG_SYSFS/status")" || return
+		echo "${N}0" >"$XG_SYSFS/detach" || fail "detach $i failed" || return
+		# Off the device when the write returns, not some time later.
+		xdp_is "${N}0" none || fail "detach $i returned with ${N}0 in $(xg_xdp_mode "${N}0")" || return
+	done
+	# An alternative name attaches the device; links show its own name.
+	ip link property add dev "${N}0" altname "$alt" || fail "cannot add altname $alt" || return
+	echo "$alt" >"$XG_SYSFS/attach" || fail "attach by altname $alt failed" || return
+	in_links "${N}0" || fail "attached as $alt: links: $(cat "$XG_SYSFS/links")" || return
+	echo "${N}0" >"$XG_SYSFS/detach" || fail "detach by its own name failed" || return
+	not_in_links "${N}0" || fail "still in links: $(cat "$XG_SYSFS/links")" || return
+	xdp_is "${N}0" none || fail "${N}0 in $(xg_xdp_mode "${N}0") after detach" || return
+	ip link property del dev "${N}0" altname "$alt"
+	not_failed "${N}0" || fail "status: $(cat "$XG_SYSFS/status")" || return
+	xg_wait links_match_bpftool
+}
+check "detach then attach at once, 5 times, and by an alternative name" detach_attach_at_once
+
 sysfs_errors() {
 	local out
 	xg_mark
@@ -192,6 +216,14 @@ moved() {
 	ip -n "$ns" link set "${M}1" netns 1
 	ip link set "${M}1" up
 	xg_wait in_links "${M}1" || fail "${M}1 not attached after coming back" || return
+	# Out and straight back in: the detach the worker owes runs before the
+	# attach the return queues, which therefore succeeds.
+	ip link set "${M}1" netns "$ns"
+	ip -n "$ns" link set "${M}1" netns 1
+	ip link set "${M}1" up
+	xg_wait in_links "${M}1" || fail "${M}1 not attached after a quick return: $(cat "$XG_SYSFS/status")" || return
+	xdp_is "${M}1" xdp || fail "${M}1: $(xg_xdp_mode "${M}1")" || return
+	not_failed "${M}1" || fail "status: $(cat "$XG_SYSFS/status")" || return
 	xg_wait links_match_bpftool
 }
 check "an interface leaving the namespace is detached, one entering it attached" moved

@@ -45,6 +45,7 @@ extern "C" {
     // `struct file *`, passed through untouched (its binding is not FFI-safe).
     fn xdpguard_install_file(file: *mut c_void) -> c_int;
     fn xdpguard_alloc_wq() -> *mut bindings::workqueue_struct;
+    fn xdpguard_link_detach(link: *mut bindings::bpf_link);
     fn xdpguard_notifier_register(nb: *mut bindings::notifier_block) -> c_int;
     fn xdpguard_notifier_unregister(nb: *mut bindings::notifier_block);
     fn xdpguard_notifier_dev(
@@ -437,6 +438,16 @@ impl LinkRef {
         let p = from_err_ptr(unsafe { bindings::bpf_link_get_from_fd(fd.raw()) })?;
         // INVARIANT: success means a live link and a reference we own.
         NonNull::new(p).map(Self).ok_or(EINVAL)
+    }
+
+    /// Detaches the link from its device now, not when the last reference
+    /// goes (`bpf_link_put` defers that to a workqueue, and an attach to
+    /// the same device before it runs fails with `EBUSY`). Takes rtnl:
+    /// never call with rtnl held.
+    pub(crate) fn detach(&self) {
+        // SAFETY: by the type invariant the link is live; the helper calls
+        // its `ops->detach`, which takes rtnl, not held by our callers.
+        unsafe { xdpguard_link_detach(self.0.as_ptr()) };
     }
 
     /// The link's id, as `bpftool link show` lists it.

@@ -6,6 +6,7 @@
  * or macros. Rust-for-Linux keeps such helpers in rust/helpers/; these are
  * xdpguard's. xdpguard serves the initial network namespace only.
  */
+#include <linux/bpf.h>
 #include <linux/fcntl.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -140,4 +141,18 @@ int xdpguard_notifier_dev(unsigned long event, void *info, char *name, int *what
 		return 0;
 	memcpy(name, dev->name, IFNAMSIZ);
 	return dev->ifindex;
+}
+
+/*
+ * xdpguard_link_detach - detach @link from its device now, as the
+ * BPF_LINK_DETACH command does, instead of when its last reference goes:
+ * bpf_link_put() defers that release to a workqueue, and an attach to the
+ * same device before it has run fails with -EBUSY. An XDP link's detach
+ * takes rtnl: never call with rtnl held. A link whose device has gone
+ * (or that was detached before) is left as it is.
+ */
+void xdpguard_link_detach(struct bpf_link *link)
+{
+	if (link->ops->detach)
+		link->ops->detach(link);
 }

@@ -5,6 +5,7 @@
 
 #include <linux/types.h>
 
+struct bpf_link;
 struct file;
 struct notifier_block;
 struct workqueue_struct;
@@ -19,6 +20,7 @@ int xdpguard_ifindex_by_name(const char *name);
 int xdpguard_name_by_index(int ifindex, char *name);
 int xdpguard_netdevs(struct xdpguard_netdev *out, int max);
 int xdpguard_install_file(struct file *file);
+void xdpguard_link_detach(struct bpf_link *link);
 struct workqueue_struct *xdpguard_alloc_wq(void);
 int xdpguard_notifier_register(struct notifier_block *nb);
 void xdpguard_notifier_unregister(struct notifier_block *nb);

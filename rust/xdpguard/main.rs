@@ -664,6 +664,9 @@ enum Target {
 enum Op {
     Attach(Target),
     Detach(IfName),
+    /// Detaches the link of an interface that left the namespace: the
+    /// notifier holds rtnl, which detaching takes.
+    Release(Attachment),
 }
 
 struct Request {
@@ -723,7 +726,8 @@ impl State {
         self.attachments().any(|a| a.ifindex == ifindex)
     }
 
-    /// Removes the attachment of `ifindex`; dropping it detaches.
+    /// Removes an attachment. Dropping it detaches only when the deferred
+    /// release of its link runs; `LinkRef::detach` does so at once.
     fn take_attachment(&mut self, pred: impl Fn(&Attachment) -> bool) -> Option<Attachment> {
         self.attached
             .iter_mut()
@@ -828,13 +832,15 @@ impl Shared {
             }
             for req in batch {
                 let closing = self.state.lock().closing();
-                let result = if closing {
-                    Err(ENODEV)
-                } else {
-                    match req.op {
-                        Op::Attach(target) => self.do_attach(target, req.origin),
-                        Op::Detach(name) => self.do_detach(&name),
+                let result = match req.op {
+                    // Also while closing: it only lets go.
+                    Op::Release(a) => {
+                        a.link.detach();
+                        Ok(())
                     }
+                    _ if closing => Err(ENODEV),
+                    Op::Attach(target) => self.do_attach(target, req.origin),
+                    Op::Detach(name) => self.do_detach(&name),
                 };
                 if let Some(reply) = req.reply {
                     reply.complete(result);
@@ -848,7 +854,12 @@ impl Shared {
     fn do_attach(&self, target: Target, origin: Origin) -> Result {
         let (ifindex, name) = match target {
             Target::Name(name) => match ffi::ifindex_by_name(name.as_cstr()?) {
-                Some(ifindex) => (ifindex, name),
+                // The lookup also finds alternative names: record the
+                // interface's own.
+                Some(ifindex) => (
+                    ifindex,
+                    ffi::name_by_index(ifindex).map_or(name, |buf| IfName::from_c(&buf)),
+                ),
                 None => {
                     if origin == Origin::Sysfs {
                         pr_err!("attach: no interface named '{}' in the initial network namespace (see `ip link`)\n", name.shown());
@@ -889,8 +900,11 @@ impl Shared {
         };
         let (mode, link) = match result {
             Ok(ok) if !inflight.gone => ok,
-            Ok(_) => {
-                // The link dies with the device; dropping it is all there is.
+            Ok((_, link)) => {
+                // Moved away meanwhile (a removed device took the link off
+                // itself): detach before it can come back and be attached.
+                drop(state);
+                link.detach();
                 pr_info!(
                     "{}: went away while being attached\n",
                     inflight.name.shown()
@@ -945,9 +959,12 @@ impl Shared {
     /// Detaches from the interface called `name`. Not attached is success
     /// if such an interface exists (idempotent), `ENODEV` if not.
     fn do_detach(&self, name: &IfName) -> Result {
-        let taken = self.state.lock().take_attachment(|a| a.name == *name);
+        // By ifindex: `name` may be an alternative name.
+        let ifindex = ffi::ifindex_by_name(name.as_cstr()?);
+        let taken = ifindex.and_then(|i| self.state.lock().take_attachment(|a| a.ifindex == i));
         match taken {
             Some(a) => {
+                a.link.detach();
                 pr_info!(
                     "{}: detached (link {}, sysfs)\n",
                     a.name.shown(),
@@ -955,7 +972,7 @@ impl Shared {
                 );
                 Ok(())
             }
-            None if ffi::ifindex_by_name(name.as_cstr()?).is_some() => Ok(()),
+            None if ifindex.is_some() => Ok(()),
             None => {
                 pr_err!("detach: no interface named '{}' in the initial network namespace (see `ip link`)\n", name.shown());
                 Err(ENODEV)
@@ -1084,7 +1101,6 @@ impl NetdevHandler for Handle {
                     i.gone = true;
                 }
                 let taken = state.take_attachment(|a| a.ifindex == ifindex);
-                drop(state);
                 if let Some(a) = taken {
                     if moved {
                         pr_info!(
@@ -1092,6 +1108,16 @@ impl NetdevHandler for Handle {
                             a.name.shown(),
                             a.link.id()
                         );
+                        // The link stays on the device until detached, which
+                        // takes rtnl: the worker does it, before any attach
+                        // queued after this (should the device come back).
+                        // Should queueing fail, the link's release detaches.
+                        let req = Request {
+                            op: Op::Release(a),
+                            origin: Origin::Hotplug,
+                            reply: None,
+                        };
+                        let _ = queue_locked(shared, &mut state, req);
                     } else {
                         pr_info!(
                             "{}: removed; its link {} is released\n",
@@ -1103,11 +1129,13 @@ impl NetdevHandler for Handle {
                 return;
             }
         };
+        // An attach in flight for a device that left meanwhile ends in a
+        // detach; one that came back (same ifindex) needs a new attach.
         let busy = state.is_attached(ifindex)
             || state
                 .inflight
                 .as_ref()
-                .is_some_and(|i| i.ifindex == ifindex);
+                .is_some_and(|i| i.ifindex == ifindex && !i.gone);
         if busy || !shared.params.matches(name.as_bytes()) {
             return;
         }
@@ -1159,8 +1187,9 @@ impl Write for Text {
 
 /// Stops the worker and detaches everything when dropped: marks the state
 /// closing (the notifier and sysfs get nothing done any more), destroys the
-/// workqueue (which waits for a running attach and drains queued requests,
-/// answered `ENODEV`), then drops the links.
+/// workqueue (which waits for a running attach and drains queued requests:
+/// attaches and detaches are answered `ENODEV`, releases done), then
+/// detaches the links at once and drops them.
 struct Running(Arc<Shared>);
 
 impl Drop for Running {
@@ -1173,6 +1202,11 @@ impl Drop for Running {
         let n = attached.iter().filter(|a| a.is_some()).count();
         if n > 0 {
             pr_info!("detaching from {n} interface(s)\n");
+        }
+        // At once, so that nothing is attached when rmmod returns (rtnl is
+        // not held here).
+        for a in attached.iter().flatten() {
+            a.link.detach();
         }
         drop(attached);
     }
