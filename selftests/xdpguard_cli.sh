@@ -20,7 +20,7 @@ PINS=/sys/fs/bpf/xdpguard
 TMP=$(mktemp -d)
 trap 'xg_cleanup; rm -rf "$PINS" "$TMP"' EXIT
 ktap_print_header
-ktap_set_plan 18
+ktap_set_plan 19
 
 COUNT=5
 xg_unload
@@ -218,6 +218,30 @@ log_json() {
 		{ fail "log --json: $out"; return 1; }
 }
 check "log --json decodes the drop samples; --count leaves the rest queued" log_json
+
+readers_and_limits() {
+	local out rc bg
+	"$XG_CLI" log --timeout 4 >/dev/null 2>&1 &
+	bg=$!
+	sleep 1
+	out=$("$XG_CLI" capture -w "$TMP/second.pcap" --timeout 1 2>&1)
+	rc=$?
+	wait $bg
+	((rc == 1)) && [[ $out == *"another xdpguard log or capture is reading the samples"* ]] ||
+		{ fail "second sample reader: exit $rc, '$out'"; return 1; }
+	# A reader that is gone at once: log stops quietly, exit 0.
+	ping_from 192.0.2.3 3
+	"$XG_CLI" log --count 3 --timeout 10 2>"$TMP/log.err" | { exec <&-; }
+	rc=${PIPESTATUS[0]}
+	((rc == 0)) && [[ ! -s $TMP/log.err ]] ||
+		{ fail "log into a closed pipe: exit $rc, '$(cat "$TMP/log.err")'"; return 1; }
+	for c in "pin --wait inf" "pin --wait -1" "top --interval 1e20" "top --interval 0"; do
+		out=$("$XG_CLI" $c 2>&1)
+		rc=$?
+		((rc == 2)) || { fail "$c: exit $rc, want 2 ($out)"; return 1; }
+	done
+}
+check "one sample reader at a time; log into a closed pipe ends quietly; bad durations exit 2" readers_and_limits
 
 # --- privilege ------------------------------------------------------------
 not_root() {

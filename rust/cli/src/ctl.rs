@@ -51,9 +51,15 @@ pub fn state_dir() -> PathBuf {
 /// Version of the record format.
 const RECORD_FORMAT: u32 = 1;
 
+/// The compiler that wrote a record: the protocol and port arrays of a
+/// generation are assumed from its record only if this CLI compiles them
+/// (another version might assign rule bits differently).
+const COMPILER: &str = concat!("xdpguard ", env!("CARGO_PKG_VERSION"));
+
 #[derive(Serialize)]
 struct RecordOut<'a> {
     format: u32,
+    compiler: &'a str,
     config_map: u32,
     generation: u32,
     tag: u32,
@@ -63,6 +69,8 @@ struct RecordOut<'a> {
 #[derive(Deserialize)]
 struct Record {
     format: u32,
+    #[serde(default)]
+    compiler: String,
     /// Id of the module's `xdpg_config` (ids are not reused within a boot).
     config_map: u32,
     generation: u32,
@@ -147,13 +155,15 @@ pub fn active(guard: &Guard) -> Result<Active, Failure> {
              apply a rule file first (xdpguard apply FILE)"
         )));
     }
-    let rules = read_record(guard, &record_path(g), g, cfg.tag).map_err(|why| {
-        Failure::failed(format!(
-            "the active rule set (generation {g}, tag {:08x}) has no valid record: {why}; \
+    let rules = read_record(guard, &record_path(g), g, cfg.tag)
+        .map(|r| r.rules)
+        .map_err(|why| {
+            Failure::failed(format!(
+                "the active rule set (generation {g}, tag {:08x}) has no valid record: {why}; \
              apply the rule file again (xdpguard apply FILE) to re-establish it",
-            cfg.tag
-        ))
-    })?;
+                cfg.tag
+            ))
+        })?;
     Ok(Active {
         rules,
         generation: g,
@@ -164,7 +174,7 @@ pub fn active(guard: &Guard) -> Result<Active, Failure> {
 
 /// The rule set recorded in `path` for generation `g`, if the record
 /// carries `tag` and this module's `xdpg_config` id.
-fn read_record(guard: &Guard, path: &std::path::Path, g: u32, tag: u32) -> Result<RuleSet, String> {
+fn read_record(guard: &Guard, path: &std::path::Path, g: u32, tag: u32) -> Result<Record, String> {
     let file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let rec: Record = serde_json::from_reader(BufReader::new(file))
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -180,7 +190,7 @@ fn read_record(guard: &Guard, path: &std::path::Path, g: u32, tag: u32) -> Resul
             rec.config_map
         ));
     }
-    Ok(rec.rules)
+    Ok(rec)
 }
 
 /// The rule set without its address-only rules: what the array maps
@@ -220,14 +230,18 @@ impl CloneSettings for RuleSet {
 }
 
 /// What the idle generation `g`'s protocol and port arrays hold, if its
-/// record says so reliably (tag and map id match): `(proto, ports)`.
+/// record says so reliably (tag and map id match, and this compiler wrote
+/// it): `(proto, ports)`. `None` makes the next write rewrite them whole.
 fn idle_arrays(guard: &Guard, g: u32) -> Option<(Vec<u64>, Vec<u64>)> {
     let cfg: Config = guard.map(MAP_CONFIG).lookup(&g).ok()??;
     if cfg.tag == 0 {
         return None;
     }
     let core = read_record(guard, &core_path(g), g, cfg.tag).ok()?;
-    let img = xdpguard_rules::compile(&core, g, &crate::ifindex).ok()?;
+    if core.compiler != COMPILER {
+        return None;
+    }
+    let img = xdpguard_rules::compile(&core.rules, g, &crate::ifindex).ok()?;
     Some((img.proto, img.ports))
 }
 
@@ -243,9 +257,30 @@ pub struct Lock {
 
 /// Takes the lock (waits for another xdpguard to finish).
 pub fn lock() -> Result<Lock, Failure> {
+    take_lock("lock", libc::LOCK_EX)
+}
+
+/// The sample reader's lock, not waited for: `log` and `capture` consume
+/// the ring buffer, and two readers would take each other's samples.
+pub fn samples_lock() -> Result<Lock, Failure> {
+    take_lock("samples.lock", libc::LOCK_EX | libc::LOCK_NB).map_err(|e| {
+        if e.code == EXIT_USAGE {
+            Failure::failed(
+                "another xdpguard log or capture is reading the samples; \
+                 one reader at a time (each sample is delivered once)",
+            )
+        } else {
+            e
+        }
+    })
+}
+
+/// flock(2) `op` on `name` in the state directory. A lock that is taken
+/// and not waited for (`LOCK_NB`) fails with `EXIT_USAGE`.
+fn take_lock(name: &str, op: libc::c_int) -> Result<Lock, Failure> {
     let dir = state_dir();
     fs::create_dir_all(&dir).map_err(|e| Failure::failed(format!("{}: {e}", dir.display())))?;
-    let path = dir.join("lock");
+    let path = dir.join(name);
     let file = fs::OpenOptions::new()
         .create(true)
         .truncate(false)
@@ -253,13 +288,15 @@ pub fn lock() -> Result<Lock, Failure> {
         .open(&path)
         .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
     // SAFETY: flock on a file descriptor we own; no memory is involved.
-    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    let r = unsafe { libc::flock(file.as_raw_fd(), op) };
     if r != 0 {
-        return Err(Failure::failed(format!(
-            "{}: {}",
-            path.display(),
-            io::Error::last_os_error()
-        )));
+        let e = io::Error::last_os_error();
+        let code = if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            EXIT_USAGE
+        } else {
+            EXIT_FAILED
+        };
+        return Err(Failure::new(code, format!("{}: {e}", path.display())));
     }
     Ok(Lock { _file: file })
 }
@@ -324,6 +361,14 @@ pub fn commit(
     let prev = idle_arrays(guard, target);
     write_image(guard, &img, prev.as_ref(), progress)?;
     let write = t1.elapsed();
+    if !guard.is_current() {
+        // Written into the maps of a module that has gone meanwhile.
+        return Err(Failure::new(
+            EXIT_NOT_LOADED,
+            "the xdpguard module was unloaded or reloaded while the rule set was being \
+             written; nothing was applied to the module loaded now: run the command again",
+        ));
+    }
     save_record(guard, &img, rs)?;
     guard.activate(target)?;
     Ok(Committed {
@@ -359,18 +404,24 @@ fn save_one(
     let tmp = path.with_extension("json.tmp");
     let rec = RecordOut {
         format: RECORD_FORMAT,
+        compiler: COMPILER,
         config_map: guard.map(MAP_CONFIG).id,
         generation: img.generation,
         tag: img.config.tag,
         rules: rs,
     };
-    let err = |e: &dyn std::fmt::Display| Failure::failed(format!("{}: {e}", tmp.display()));
-    let file = fs::File::create(&tmp).map_err(|e| err(&e))?;
-    let mut w = BufWriter::new(file);
-    serde_json::to_writer(&mut w, &rec).map_err(|e| err(&e))?;
-    w.flush().map_err(|e| err(&e))?;
-    drop(w);
-    fs::rename(&tmp, path).map_err(|e| err(&e))
+    let write = || -> Result<(), String> {
+        let file = fs::File::create(&tmp).map_err(|e| e.to_string())?;
+        let mut w = BufWriter::new(file);
+        serde_json::to_writer(&mut w, &rec).map_err(|e| e.to_string())?;
+        w.flush().map_err(|e| e.to_string())?;
+        drop(w);
+        fs::rename(&tmp, path).map_err(|e| e.to_string())
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Failure::failed(format!("{}: {e}", tmp.display()))
+    })
 }
 
 /// "map xdpg_v4 is full: ..." for `map` (index in `MAPS`).
@@ -392,7 +443,7 @@ fn map_err(map: usize) -> impl Fn(io::Error) -> Failure {
         Some(libc::EPERM) => Failure {
             code: EXIT_PRIVILEGE,
             msg: format!(
-                "{}: permission denied; run as root (CAP_SYS_ADMIN and CAP_BPF are needed)",
+                "{}: permission denied; run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)",
                 MAPS[map].name
             ),
         },

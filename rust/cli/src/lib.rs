@@ -88,6 +88,15 @@ impl Guard {
         Ok(Guard { prog_id, maps })
     }
 
+    /// Whether the loaded module is still the one this guard was opened on:
+    /// false after `rmmod`, or a reload, made its program id go or change.
+    pub fn is_current(&self) -> bool {
+        std::fs::read_to_string(Path::new(SYSFS).join("prog_id"))
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            == Some(self.prog_id)
+    }
+
     /// Every map of the module, by name (sorted).
     pub fn maps_by_name(&self) -> Vec<(String, &Map)> {
         let mut v: Vec<(String, &Map)> = self.maps.iter().map(|(n, m)| (n.clone(), m)).collect();
@@ -239,7 +248,12 @@ impl Guard {
 
     /// Per-rule counters of the active rule set, first `n` rules.
     pub fn rule_counters(&self, n: u32) -> Result<Vec<Counter>, Error> {
-        let base = self.active()? * RULES_PER_GENERATION;
+        self.generation_rule_counters(self.active()?, n)
+    }
+
+    /// Per-rule counters of generation `g`, first `n` rules.
+    pub fn generation_rule_counters(&self, g: u32, n: u32) -> Result<Vec<Counter>, Error> {
+        let base = g * RULES_PER_GENERATION;
         self.counters_range(MAP_RULE_STATS, base, n.min(RULES_PER_GENERATION))
     }
 

@@ -79,8 +79,10 @@ impl From<&str> for Failure {
 
 impl From<crate::Error> for Failure {
     fn from(e: crate::Error) -> Failure {
-        // Errors built from EPERM say so; they are privilege failures.
-        if e.0.contains("permission denied") || e.0.contains("not permitted") {
+        // Errors built from EPERM or EACCES say so (io::Error writes
+        // "Permission denied"); they are privilege failures.
+        let text = e.0.to_lowercase();
+        if text.contains("permission denied") || text.contains("not permitted") {
             Failure::new(EXIT_PRIVILEGE, e.0)
         } else {
             Failure::new(EXIT_FAILED, e.0)
@@ -199,6 +201,9 @@ mod tests {
     #[test]
     fn eperm_errors_are_privilege_failures() {
         let e = crate::Error("map x: permission denied; run as root".into());
+        assert_eq!(Failure::from(e).code, EXIT_PRIVILEGE);
+        let eacces = std::io::Error::from_raw_os_error(libc::EACCES);
+        let e = crate::Error(format!("map x: {eacces}"));
         assert_eq!(Failure::from(e).code, EXIT_PRIVILEGE);
         assert_eq!(Failure::from(crate::Error("boom".into())).code, EXIT_FAILED);
     }

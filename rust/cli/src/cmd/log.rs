@@ -2,6 +2,7 @@
 
 //! `xdpguard log`: decoded drop samples as they come, as text or JSON lines.
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use xdpguard::{samples, sys::Failure, Guard};
@@ -43,6 +44,7 @@ pub fn each_sample(
     timeout: Option<f64>,
     mut f: impl FnMut(&xdpguard_abi::Sample) -> Result<(), Failure>,
 ) -> Result<usize, Failure> {
+    let _reader = xdpguard::ctl::samples_lock()?;
     let mut ring = guard.samples()?;
     let start = Instant::now();
     let mut seen = 0;
@@ -78,15 +80,26 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let guard = xdpguard::sys::open_guard()?;
     warn_if_not_sampling(&guard);
     let offset = samples::monotonic_offset_ns();
-    each_sample(&guard, a.count, a.timeout, |s| {
-        if a.json {
-            println!("{}", samples::to_json(s, offset));
+    // A reader that went away (`xdpguard log | head`) ends the run quietly:
+    // this failure with exit code 0 stops the loop and is not reported.
+    let gone = || Failure::new(xdpguard::sys::EXIT_OK, "");
+    let result = each_sample(&guard, a.count, a.timeout, |s| {
+        let text = if a.json {
+            samples::to_json(s, offset).to_string()
         } else if let Some(line) = xdpguard::describe_sample(bytes_of(s)) {
-            println!("{line}");
-        }
-        Ok(())
-    })?;
-    Ok(())
+            line
+        } else {
+            return Ok(());
+        };
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{text}")
+            .and_then(|_| out.flush())
+            .map_err(|_| gone())
+    });
+    match result {
+        Err(e) if e.code == xdpguard::sys::EXIT_OK => Ok(()),
+        r => r.map(|_| ()),
+    }
 }
 
 fn bytes_of(s: &xdpguard_abi::Sample) -> &[u8] {

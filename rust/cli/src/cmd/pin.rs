@@ -33,7 +33,13 @@ fn io_fail(what: &str, e: std::io::Error) -> Failure {
 /// Runs `pin`.
 pub fn pin(a: PinArgs) -> Result<(), Failure> {
     if let Some(w) = a.wait {
-        let deadline = Instant::now() + Duration::from_secs_f64(w.max(0.0));
+        if !(0.0..=86400.0).contains(&w) {
+            return Err(Failure::new(
+                sys::EXIT_USAGE,
+                "--wait must be a number of seconds from 0 to 86400",
+            ));
+        }
+        let deadline = Instant::now() + Duration::from_secs_f64(w);
         while !sys::module_live() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -45,6 +51,9 @@ pub fn pin(a: PinArgs) -> Result<(), Failure> {
         }
     }
     let guard = sys::open_guard()?;
+    // One command at a time changes the pins (udev and an operator may
+    // both run `pin` as the module loads).
+    let _lock = xdpguard::ctl::lock()?;
     let dir = Path::new(PIN_DIR);
     let out = pins::pin_all(dir, &guard.maps_by_name()).map_err(|e| io_fail(PIN_DIR, e))?;
     let total = out.pinned.len() + out.replaced.len() + out.kept.len();
@@ -75,6 +84,7 @@ pub fn pin(a: PinArgs) -> Result<(), Failure> {
 /// Runs `unpin`.
 pub fn unpin() -> Result<(), Failure> {
     sys::require_privilege()?;
+    let _lock = xdpguard::ctl::lock()?;
     let dir = Path::new(PIN_DIR);
     let module = pins::module_maps();
     let state = pins::inspect(dir, module.as_deref())

@@ -562,7 +562,8 @@ pub fn list(l: List) -> Result<(), Failure> {
     let active = ctl::active(&guard)?;
     let rs = &active.rules;
     let n = (rs.rules.len() as u32).min(RULES_PER_GENERATION);
-    let counters = guard.rule_counters(n)?;
+    // The counters of the generation read, even if an apply switched since.
+    let counters = guard.generation_rule_counters(active.generation, n)?;
     let origin = match active.origin {
         ctl::Origin::Fresh => "fresh",
         ctl::Origin::Recorded => "recorded",

@@ -162,18 +162,25 @@ fn line(v: &Value) -> String {
 
 /// Runs `top`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    if !a.interval.is_finite() || a.interval <= 0.0 {
+    if !a.interval.is_finite() || a.interval <= 0.0 || a.interval > 3600.0 {
         return Err(Failure::new(
             xdpguard::sys::EXIT_USAGE,
-            "--interval must be a positive number of seconds",
+            "--interval must be a number of seconds above 0 and at most 3600",
         ));
     }
-    let guard = xdpguard::sys::open_guard()?;
+    let mut guard = xdpguard::sys::open_guard()?;
     let tty = !a.json && std::io::stdout().is_terminal();
     let mut prev = snapshot(&guard)?;
     let mut n = 0;
     while a.count.is_none_or(|c| n < c) {
         std::thread::sleep(Duration::from_secs_f64(a.interval));
+        if !guard.is_current() {
+            // The module was unloaded (exit 3) or reloaded: the maps held
+            // count nothing any more, so start over on the new ones.
+            guard = xdpguard::sys::open_guard()?;
+            prev = snapshot(&guard)?;
+            continue;
+        }
         let now = snapshot(&guard)?;
         let v = rates_between(&prev, &now);
         let mut out = std::io::stdout().lock();
