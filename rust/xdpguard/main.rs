@@ -1046,6 +1046,9 @@ impl Shared {
                     writeln!(t, "pending attach ifindex {} by {}", i, o.name())?
                 }
                 (Op::Detach(n), o) => writeln!(t, "pending detach {} by {}", n.shown(), o.name())?,
+                (Op::Release(a), _) => {
+                    writeln!(t, "pending release {} link {}", a.name.shown(), a.link.id())?
+                }
             }
         }
         // Oldest first.
