@@ -493,18 +493,27 @@ fn plan<K: bpf::Pod, V: bpf::Pod>(have: &[(K, V)], wanted: &[(K, V)]) -> (Vec<K>
     (delete, write)
 }
 
-/// Writes `img` into its (idle) generation, after checking that every
-/// keyed map has room for it next to the active generation.
-/// `prev`, if known, is what the generation's protocol and port arrays
-/// hold now: only entries that differ are written.
-pub fn write_image(
-    guard: &Guard,
-    img: &Image,
-    prev: Option<&(Vec<u64>, Vec<u64>)>,
-    progress: &mut dyn Progress,
-) -> Result<(), Failure> {
+/// What `commit` checks before writing anything, for `--dry-run`: `rs`
+/// compiles for the idle generation and fits next to the active one.
+pub fn check(guard: &Guard, rs: &RuleSet) -> Result<(), Failure> {
+    let target = 1 - guard.active()?;
+    let img = xdpguard_rules::compile(rs, target, &crate::ifindex).map_err(Failure::usage)?;
+    check_capacity(guard, &img).map(|_| ())
+}
+
+/// Entries of `img`'s generation already in the keyed maps, for
+/// `write_image` to replace: IPv4, IPv6, MAC and interface keys.
+struct Mine {
+    v4: Vec<(Lpm4Key, AddrEntry)>,
+    v6: Vec<(Lpm6Key, AddrEntry)>,
+    mac: Vec<(MacKey, u64)>,
+    ifaces: Vec<(u32, u32)>,
+}
+
+/// Fails with "map ... is full" unless `img` fits in the keyed maps next
+/// to the other generation's entries.
+fn check_capacity(guard: &Guard, img: &Image) -> Result<Mine, Failure> {
     let g = img.generation;
-    progress.phase("checking capacity", 0);
     let (v4_mine, v4_other) =
         split_entries::<_, AddrEntry>(guard, MAP_V4, |k: &Lpm4Key| k.data[0] as u32 == g)?;
     let (v6_mine, v6_other) =
@@ -531,7 +540,27 @@ pub fn write_image(
             ));
         }
     }
+    Ok(Mine {
+        v4: v4_mine,
+        v6: v6_mine,
+        mac: mac_mine,
+        ifaces: if_mine,
+    })
+}
 
+/// Writes `img` into its (idle) generation, after checking that every
+/// keyed map has room for it next to the active generation.
+/// `prev`, if known, is what the generation's protocol and port arrays
+/// hold now: only entries that differ are written.
+pub fn write_image(
+    guard: &Guard,
+    img: &Image,
+    prev: Option<&(Vec<u64>, Vec<u64>)>,
+    progress: &mut dyn Progress,
+) -> Result<(), Failure> {
+    let g = img.generation;
+    progress.phase("checking capacity", 0);
+    let mine = check_capacity(guard, img)?;
     progress.phase("writing tables", 0);
     guard
         .map(MAP_CONFIG)
@@ -585,10 +614,10 @@ pub fn write_image(
             .update_batch_progress(&keys, &vals, 1 << 14, &mut |d| progress.set(d as u64))
             .map_err(map_err(map))
     }
-    replace(guard, MAP_V4, v4_mine, &img.v4, progress)?;
-    replace(guard, MAP_V6, v6_mine, &img.v6, progress)?;
-    replace(guard, MAP_MAC, mac_mine, &img.macs, progress)?;
-    replace(guard, MAP_IFACES, if_mine, &img.ifaces, progress)?;
+    replace(guard, MAP_V4, mine.v4, &img.v4, progress)?;
+    replace(guard, MAP_V6, mine.v6, &img.v6, progress)?;
+    replace(guard, MAP_MAC, mine.mac, &img.macs, progress)?;
+    replace(guard, MAP_IFACES, mine.ifaces, &img.ifaces, progress)?;
 
     // This generation's per-rule counters start from zero.
     let ids: Vec<u32> = (0..RULES_PER_GENERATION)

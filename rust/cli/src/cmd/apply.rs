@@ -49,9 +49,12 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
     let rs = load(file)?;
     let guard = ctl::open()?;
     if a.dry_run {
-        // What only the compiler knows (interface names) is checked too.
-        xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
-            .map_err(|e| Failure::usage(format!("{file}: {e}")))?;
+        // What only the compiler (interface names) and the maps (room)
+        // know is checked too, as apply would.
+        ctl::check(&guard, &rs).map_err(|e| match e.code {
+            ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg)),
+            _ => e,
+        })?;
         let active = ctl::active(&guard)?;
         let changes = ctl::diff(&active.rules, &rs);
         for c in &changes {

@@ -259,7 +259,7 @@ fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
         }
     );
     if a.dry_run {
-        xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex).map_err(Failure::usage)?;
+        ctl::check(&guard, &rs)?;
         pb.finish_and_clear();
         for c in ctl::diff(&active.rules, &rs) {
             println!("{c}");

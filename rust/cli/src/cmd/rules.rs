@@ -221,7 +221,7 @@ fn edit(
     // The whole set is checked exactly as a file would be: by the
     // compiler, before anything is written (commit compiles first).
     let done = if dry_run {
-        xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex).map_err(Failure::usage)?;
+        ctl::check(&guard, &rs)?;
         None
     } else {
         Some(ctl::commit(&guard, &rs, &mut ctl::Quiet)?)
