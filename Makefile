@@ -130,12 +130,16 @@ difftest: module cli
 test: host-test selftests pkg-test
 
 # The whole kselftest suite on the debug kernel, then two kmemleak scans:
-# any splat (KASAN, lockdep, ...) or suspected leak fails the run.
+# any splat (KASAN, lockdep, ...) or suspected leak fails the run. The
+# stress tests (the module's lifecycle) run first: under TCG the whole
+# suite takes over an hour here, and they are what the debug kernel is for.
+TEST_PROGS = $(shell sed -n 's/^TEST_PROGS *:= *//p' selftests/Makefile)
+DEBUG_ORDER = $(STRESS_PROGS) $(filter-out $(STRESS_PROGS),$(TEST_PROGS))
 test-debug: module-debug cli
 	$(SMOKE_STRESS) XDPGUARD_KO=$(CURDIR)/$(DEBUG_KO) XDPGUARD_KSFT_TIMEOUT=$(DEBUG_TIMEOUT) \
 		qemu/run.sh --name test-debug --timeout 14400 \
 		--append $(DEBUG_APPEND) \
-		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh
+		--kernel $(DEBUG_KDIR)/arch/x86/boot/bzImage -- selftests/run_debug.sh $(DEBUG_ORDER)
 
 # The stress kselftests alone, on the test kernel (default) or, with
 # STRESS_KERNEL=debug, on the debug kernel followed by a kmemleak scan;
