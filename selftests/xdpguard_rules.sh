@@ -38,9 +38,11 @@ PEER_MAC=$(ip -n "$XG_NS" -j link show "$XG_PEER" | jq -r '.[0].address')
 insmod "$XG_KO" ifaces="$XG_IF" || ktap_exit_skip "insmod failed; see xdpguard_load.sh"
 
 # TCP listeners on ports 22 and 80 (the kernel completes handshakes for a
-# listening socket even if nobody accepts).
+# listening socket even if nobody accepts). They live as long as this
+# script (on the debug kernel it runs for over ten minutes).
 python3 - <<'EOF' &
-import socket, time
+import os, socket, time
+parent = os.getppid()
 socks = []
 for port in (22, 80):
     for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
@@ -51,7 +53,8 @@ for port in (22, 80):
         s.bind((addr, port))
         s.listen(64)
         socks.append(s)
-time.sleep(600)
+while os.getppid() == parent:
+    time.sleep(1)
 EOF
 sleep 1
 

@@ -174,6 +174,24 @@ fn ptr<T>(v: &T) -> u64 {
     v as *const T as u64
 }
 
+/// Bytes per CPU of a per-CPU map value: the kernel pads each to 8.
+fn percpu_stride<V>() -> usize {
+    std::mem::size_of::<V>().div_ceil(8) * 8
+}
+
+/// The `cpus` values of one per-CPU entry as the kernel copied them out.
+fn percpu_values<V: Pod>(buf: &[u8], cpus: usize) -> Vec<V> {
+    buf.chunks_exact(percpu_stride::<V>())
+        .take(cpus)
+        .map(|c| {
+            // SAFETY: each chunk has `percpu_stride::<V>()` >= size_of::<V>()
+            // bytes; `V: Pod` is valid for any bytes; read_unaligned copes
+            // with the Vec<u8> alignment.
+            unsafe { std::ptr::read_unaligned(c.as_ptr() as *const V) }
+        })
+        .collect()
+}
+
 /// A BPF map opened by id.
 pub struct Map {
     fd: OwnedFd,
@@ -213,7 +231,7 @@ impl Map {
     /// Looks up a per-CPU value: one `V` per possible CPU.
     pub fn lookup_percpu<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Vec<V>> {
         let n = possible_cpus()?;
-        let stride = std::mem::size_of::<V>().div_ceil(8) * 8;
+        let stride = percpu_stride::<V>();
         let mut buf = vec![0u8; stride * n];
         let mut a = ElemAttr {
             map_fd: self.fd.as_raw_fd() as u32,
@@ -222,13 +240,60 @@ impl Map {
             ..Default::default()
         };
         sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a)?;
-        Ok((0..n)
-            .map(|i| {
-                // SAFETY: the kernel wrote `n` values of `stride` bytes each;
-                // `V: Pod` is valid for any bytes; read_unaligned copes with
-                // the Vec<u8> alignment.
-                unsafe { std::ptr::read_unaligned(buf.as_ptr().add(i * stride) as *const V) }
-            })
+        Ok(percpu_values(&buf, n))
+    }
+
+    /// Entries `first..first + n` of a per-CPU array, each as one value per
+    /// possible CPU, in one `BPF_MAP_LOOKUP_BATCH` instead of one syscall
+    /// per index (`top` reads a thousand every interval); falls back to
+    /// those lookups where the kernel has no batch lookup for the map.
+    pub fn lookup_percpu_range<V: Pod + Default>(
+        &self,
+        first: u32,
+        n: u32,
+    ) -> io::Result<Vec<Vec<V>>> {
+        let cpus = possible_cpus()?;
+        let per_entry = percpu_stride::<V>() * cpus;
+        let mut keys = vec![0u32; n as usize];
+        let mut buf = vec![0u8; per_entry * n as usize];
+        // The batch starts at the index after `in_batch` (none: at 0).
+        let before = first.wrapping_sub(1);
+        let mut next = 0u32;
+        let mut a = BatchAttr {
+            in_batch: if first == 0 { 0 } else { ptr(&before) },
+            out_batch: &mut next as *mut u32 as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: buf.as_mut_ptr() as u64,
+            count: n,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
+            // ENOENT: the batch reached the end of the array.
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+                ) =>
+            {
+                return (first..first.saturating_add(n))
+                    .map(|i| self.lookup_percpu(&i))
+                    .collect();
+            }
+            Err(e) => return Err(e),
+        }
+        let got = (a.count as usize).min(n as usize);
+        if got != n as usize || !keys.iter().copied().eq(first..first.saturating_add(n)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("batch lookup of {n} entries from {first} returned {got}"),
+            ));
+        }
+        Ok(buf
+            .chunks(per_entry)
+            .map(|c| percpu_values(c, cpus))
             .collect())
     }
 

@@ -117,10 +117,12 @@ impl Guard {
                 })
         };
         let mut out = Vec::new();
-        let array = self.map(MAP_IF_STATS);
-        let e = io_err(MAPS[MAP_IF_STATS].name);
-        for i in 1..IF_STATS_ARRAY {
-            let c = sum(array.lookup_percpu(&i).map_err(&e)?);
+        let array = self
+            .map(MAP_IF_STATS)
+            .lookup_percpu_range(1, IF_STATS_ARRAY - 1)
+            .map_err(io_err(MAPS[MAP_IF_STATS].name))?;
+        for (i, per_cpu) in (1..).zip(array) {
+            let c = sum(per_cpu);
             if c != IfCounters::default() {
                 out.push((i, c));
             }
@@ -264,18 +266,19 @@ impl Guard {
     }
 
     fn counters_range(&self, map: usize, base: u32, n: u32) -> Result<Vec<Counter>, Error> {
-        (base..base + n)
-            .map(|i| {
-                let per_cpu: Vec<Counter> = self
-                    .map(map)
-                    .lookup_percpu(&i)
-                    .map_err(io_err(MAPS[map].name))?;
-                Ok(per_cpu.iter().fold(Counter::default(), |a, c| Counter {
+        let all: Vec<Vec<Counter>> = self
+            .map(map)
+            .lookup_percpu_range(base, n)
+            .map_err(io_err(MAPS[map].name))?;
+        Ok(all
+            .iter()
+            .map(|per_cpu| {
+                per_cpu.iter().fold(Counter::default(), |a, c| Counter {
                     packets: a.packets + c.packets,
                     bytes: a.bytes + c.bytes,
-                }))
+                })
             })
-            .collect()
+            .collect())
     }
 }
 
