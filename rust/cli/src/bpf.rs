@@ -269,8 +269,9 @@ impl Map {
             ..Default::default()
         };
         match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
-            // ENOENT: the batch reached the end of the array.
             Ok(_) => {}
+            // The batch reached the end of the array (a short count is
+            // reported below).
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
             Err(e)
                 if matches!(
