@@ -85,11 +85,12 @@ def udp(src, dst, sport, dport):
 
 
 def syn(src, dst, sport, dport):
-    # 32 bytes: MSS, SACK permitted, window scale (doff 8), so that it can
-    # be split after 8 bytes (the attack) or after 24 (a full header first).
-    opts = struct.pack("!BBH", 2, 4, 1460) + b"\x04\x02\x01\x01" + b"\x01\x03\x03\x07"
-    seg = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 0x80, 0x02, 64240, 0, 0) + opts
-    return with_csum(src, dst, 6, seg, 16)
+    # A 20-byte header (doff 5) and 12 bytes of data (a SYN may carry data;
+    # without a Fast Open cookie the stack answers the SYN alone), so that it
+    # can be split after 8 bytes (the attack) or after 24 (the whole TCP
+    # header in the first fragment).
+    seg = struct.pack("!HHIIBBHHH", sport, dport, random.getrandbits(32), 0, 0x50, 0x02, 64240, 0, 0)
+    return with_csum(src, dst, 6, seg + b"xdpguard-13!", 16)
 
 
 def mac(s):
