@@ -38,8 +38,9 @@ cat >"$HELPER" <<'EOF'
 """Frames for xdpguard_semantics.sh (stdlib only).
 
 send IFACE DST_MAC KIND SRC DST [--count N] [--sport P] [--dport P]
-     [--expect REPLY --wait S]: sends KIND, then prints how many REPLY
-     frames came back on IFACE (sniffed from before the first send).
+     [--expect REPLY --wait S [--until N]]: sends KIND, then prints how
+     many REPLY frames came back on IFACE within S seconds (sniffed from
+     before the first send; --until: stop early at N).
 recv FAMILY PORT STOPFILE: counts datagrams to PORT until STOPFILE exists
      (then drains 0.5 s; 60 s at most); prints "ready" first, then the count.
 snmp FILE KEY...: prints the values of /proc/net/snmp(6) counters.
@@ -179,6 +180,8 @@ def send(a):
         data, addr = s.recvfrom(2048)
         if addr[2] != socket.PACKET_OUTGOING and is_reply(a.expect, data, src, dst, a.sport, a.dport):
             got += 1
+            if a.until and got >= a.until:
+                break
     print(got)
 
 
@@ -228,6 +231,7 @@ p.add_argument("--dport", type=int, default=9)
 p.add_argument("--interval", type=float, default=0)
 p.add_argument("--expect")
 p.add_argument("--wait", type=float, default=1.5)
+p.add_argument("--until", type=int, default=0, help="stop sniffing at this many replies")
 p = sub.add_parser("recv")
 p.add_argument("family")
 p.add_argument("port", type=int)
@@ -318,14 +322,13 @@ rx_start() {
 	RX_OUT=$(mktemp)
 	RX_STOP=$(mktemp -u)
 	# (Not on check's output pipe, which would wait for it.)
-	python3 "$HELPER" recv "$1" "$2" "$RX_STOP" >"$RX_OUT" 2>/dev/null &
-	RX_PID=$!
+	python3 "$HELPER" recv "$1" "$2" "$RX_STOP" >"$RX_OUT" 2>"$RX_OUT.err" &
 	local i
-	for i in $(seq 50); do
+	for i in $(seq 200); do
 		grep -q ready "$RX_OUT" && return 0
 		sleep 0.1
 	done
-	fail "UDP receiver on port $2 did not start: $(cat "$RX_OUT")"
+	fail "UDP receiver on port $2 did not start in 20 s: $(cat "$RX_OUT" "$RX_OUT.err")"
 }
 rx_stop() {
 	# (Called as $(rx_stop): a subshell cannot wait for the receiver, so
@@ -337,7 +340,7 @@ rx_stop() {
 		sleep 0.1
 	done
 	sed -n 2p "$RX_OUT"
-	rm -f "$RX_OUT" "$RX_STOP"
+	rm -f "$RX_OUT" "$RX_OUT.err" "$RX_STOP"
 }
 received() { # SOURCE DEST: replies to 5 pings
 	ip netns exec "$XG_NS" ping -q -n -c 5 -i 0.2 -W 1 -I "$1" "$2" 2>/dev/null |
@@ -406,7 +409,7 @@ nd_solicit() {
 	[[ $got == 0 ]] || fail "$got neighbour advertisements answered the denied 2001:db8::2" || return
 	want_delta rule_deny $N || return 1
 	xg_snapshot
-	got=$(pkt ns 2001:db8::3 2001:db8::1 --count $N --interval 0.05 --expect na --wait 1.5)
+	got=$(pkt ns 2001:db8::3 2001:db8::1 --count $N --interval 0.05 --expect na --wait 3 --until $N)
 	[[ $got == "$N" ]] || fail "$got of $N solicitations from 2001:db8::3 were answered" || return
 	want_delta essential $N && want_delta rule_deny 0
 }
@@ -415,7 +418,7 @@ check "S1: a neighbour solicitation from the denied IPv6 source is dropped; from
 arp_listed() {
 	xg_snapshot
 	local got
-	got=$(pkt arp 192.0.2.2 192.0.2.1 --count $N --interval 0.05 --expect arp-reply --wait 1.5)
+	got=$(pkt arp 192.0.2.2 192.0.2.1 --count $N --interval 0.05 --expect arp-reply --wait 3 --until $N)
 	[[ $got == "$N" ]] || fail "$got of $N ARP requests from the denied 192.0.2.2 were answered" || return
 	want_delta essential $N && want_delta rule_deny 0
 }
@@ -453,8 +456,10 @@ snmp_reasm() {
 	python3 "$HELPER" snmp /proc/net/snmp IpReasmOKs | tr '\n' ' '
 	python3 "$HELPER" snmp /proc/net/snmp6 Ip6ReasmOKs
 }
-synack() { # KIND SRC DST DPORT: SYN-ACKs sniffed for one SYN (new source port each)
-	pkt "$1" "$2" "$3" --sport $((20000 + RANDOM % 40000)) --dport "$4" --expect synack --wait 1.5
+synack() { # KIND SRC DST DPORT [ARGS]: SYN-ACKs sniffed for one SYN (new source port each)
+	local kind=$1 src=$2 dst=$3 dport=$4
+	shift 4
+	pkt "$kind" "$src" "$dst" --sport $((20000 + RANDOM % 40000)) --dport "$dport" --expect synack --wait 1.5 "$@"
 }
 
 frag_control() {
@@ -468,9 +473,9 @@ EOF
 	local fam src dst got
 	for fam in 4 6; do
 		if [[ $fam == 4 ]]; then src=192.0.2.3 dst=192.0.2.1; else src=2001:db8::3 dst=2001:db8::1; fi
-		got=$(synack syn $src $dst 80)
+		got=$(synack syn $src $dst 80 --wait 3 --until 1)
 		[[ $got -ge 1 ]] || fail "IPv$fam: an unfragmented SYN to the allowed port 80 was not answered" || return
-		got=$(synack syn-frag24 $src $dst 80)
+		got=$(synack syn-frag24 $src $dst 80 --wait 3 --until 1)
 		[[ $got -ge 1 ]] || fail "IPv$fam: a SYN to port 80 in two fragments (24-byte first) was not reassembled and answered" || return
 		got=$(synack syn $src $dst 23)
 		[[ $got == 0 ]] || fail "IPv$fam: an unfragmented SYN to the denied port 23 was answered" || return
@@ -616,7 +621,7 @@ EOF
 	got=$(rx_stop)
 	[[ $got == 0 ]] || fail "$got unicast datagrams to the denied MAC reached the socket" || return
 	want_delta rule_deny $N || return 1
-	got=$(pkt arp 192.0.2.3 192.0.2.1 --count 3 --interval 0.05 --expect arp-reply --wait 1.5)
+	got=$(pkt arp 192.0.2.3 192.0.2.1 --count 3 --interval 0.05 --expect arp-reply --wait 3 --until 3)
 	[[ $got == 3 ]] || fail "$got of 3 broadcast ARP requests were answered" || return
 	want_delta rule_deny $N || return 1
 	xg_apply </dev/null || return 1
