@@ -124,8 +124,12 @@ pub const REASON_FRAGMENT: u32 = 10;
 /// Reason: monitor mode turned a drop into a pass. Counted in addition to
 /// the reason that would have dropped.
 pub const REASON_MONITOR: u32 = 11;
+/// Reason: a map held a value the program does not understand (an
+/// unknown action, policy or generation, a limit rule without a
+/// configured limiter); the frame is dropped, never passed.
+pub const REASON_CORRUPT: u32 = 12;
 /// Number of entries in `xdpg_stats`.
-pub const STAT_COUNT: u32 = 12;
+pub const STAT_COUNT: u32 = 13;
 /// Names of the `xdpg_stats` entries, by index.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "pass",
@@ -140,6 +144,7 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "malformed",
     "fragment",
     "monitor",
+    "corrupt",
 ];
 
 /// Per-generation configuration, `xdpg_config[generation]`. All zeroes
@@ -190,9 +195,6 @@ pub struct Config {
     pub wild_icmp: u64,
     /// Compound rules that can match non-IP frames (MAC constraints only).
     pub nonip: u64,
-    /// Compound rules that name link-essential traffic explicitly enough to
-    /// apply to it (a MAC, or a protocol/port/ICMP constraint).
-    pub explicit: u64,
     /// All compound rules. A field whose `wild_*` set equals it constrains
     /// no rule, so the program skips its lookup.
     pub all: u64,
@@ -347,16 +349,18 @@ pub struct BucketKey {
     pub addr: [u8; 16],
 }
 
-/// Value of `xdpg_buckets`: tokens scaled by 10^9 (token-nanoseconds).
+/// Value of `xdpg_buckets`: the state of a source's packet and byte
+/// limits as GCRA theoretical arrival times (`bpf_ktime_get_ns()` clock).
+/// A frame conforms when the time after charging it, less now, is within
+/// the burst tolerance; each field is updated with one atomic
+/// compare-and-exchange, so CPUs sharing a bucket never lose an update.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Bucket {
-    /// Packet tokens × 10^9.
-    pub packet_tokens: u64,
-    /// Byte tokens × 10^9.
-    pub byte_tokens: u64,
-    /// `bpf_ktime_get_ns()` of the last refill.
-    pub last_ns: u64,
+    /// Theoretical arrival time of the next packet, in ns.
+    pub packet_tat: u64,
+    /// Theoretical arrival time of the next byte budget, in ns.
+    pub byte_tat: u64,
 }
 
 /// One per-CPU counter: packets and bytes (frame length at XDP ingress).
@@ -397,10 +401,12 @@ pub struct MapSpec {
     pub flags: u32,
 }
 
-/// Most IPv4 prefixes (both directions, both generations).
+/// Most IPv4 prefixes (both directions, both generations): a million in
+/// the active generation and a million being written beside it.
 pub const V4_MAX: u32 = 1 << 21;
-/// Most IPv6 prefixes (both directions, both generations).
-pub const V6_MAX: u32 = 1 << 20;
+/// Most IPv6 prefixes (both directions, both generations): a million in
+/// the active generation and a million being written beside it.
+pub const V6_MAX: u32 = 1 << 21;
 /// Most MAC entries (both directions, both generations).
 pub const MAC_MAX: u32 = 8192;
 /// Most rate-limit buckets (least recently used ones are evicted).

@@ -308,9 +308,6 @@ pub fn compile(
         if r.matches_non_ip() {
             cfg.nonip |= b;
         }
-        if r.is_explicit() {
-            cfg.explicit |= b;
-        }
         cfg.all |= b;
     }
 

@@ -153,11 +153,6 @@ impl Rule {
         }
     }
 
-    /// Names link-essential traffic explicitly enough to apply to it.
-    pub fn is_explicit(&self) -> bool {
-        self.macs() > 0 || self.proto.is_some()
-    }
-
     /// Can match non-IP frames (no IP-level constraint at all).
     pub fn matches_non_ip(&self) -> bool {
         self.src.is_empty() && self.dst.is_empty() && self.proto.is_none()

@@ -27,13 +27,16 @@ pub struct Facts {
     pub addrs: Option<(IpAddr, IpAddr)>,
     /// Upper-layer protocol.
     pub proto: u8,
-    /// Ports (TCP/UDP) or `(type << 8 | code, 0)` for ICMP, when the L4
-    /// header is there.
+    /// Ports (TCP/UDP, the header's first 4 bytes) or `(type << 8 | code,
+    /// 0)` for ICMP (its first 2), when the frame shows them.
     pub l4: Option<(u16, u16)>,
-    /// The L4 header was expected but is cut short.
-    pub l4_truncated: bool,
+    /// The L4 header is shorter than its minimum or (TCP) its data
+    /// offset says, or that offset is below 5.
+    pub l4_bad: bool,
     /// A non-first fragment.
     pub fragment: bool,
+    /// The first of several fragments.
+    pub first_fragment: bool,
     /// Link-essential (ARP, ICMPv6 ND/RA/MLD, DHCP client traffic).
     pub essential: bool,
     /// TCP SYN without ACK.
@@ -62,16 +65,21 @@ pub fn parse(p: &[u8]) -> Option<Facts> {
         0x0800 => {
             let ip = p.get(off..off + 20)?;
             let ihl = (ip[0] & 0x0f) as usize * 4;
-            if ip[0] >> 4 != 4 || ihl < 20 || p.len() < off + ihl {
+            let total = u16::from_be_bytes([ip[2], ip[3]]) as usize;
+            if ip[0] >> 4 != 4 || ihl < 20 || total < ihl || p.len() < off + total {
                 return None;
             }
+            // The datagram ends where its header says, not at the frame's end.
+            let p = &p[..off + total];
             f.proto = ip[9];
             let s = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
             let d = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
             f.addrs = Some((s.into(), d.into()));
-            if u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0 {
+            let frag = u16::from_be_bytes([ip[6], ip[7]]);
+            if frag & 0x1fff != 0 {
                 f.fragment = true;
             } else {
+                f.first_fragment = frag & 0x2000 != 0;
                 l4(p, off + ihl, 4, &mut f);
             }
         }
@@ -80,6 +88,8 @@ pub fn parse(p: &[u8]) -> Option<Facts> {
             if ip[0] >> 4 != 6 {
                 return None;
             }
+            let end = off + 40 + u16::from_be_bytes([ip[4], ip[5]]) as usize;
+            let p = p.get(..end)?;
             let s: [u8; 16] = ip[8..24].try_into().ok()?;
             let d: [u8; 16] = ip[24..40].try_into().ok()?;
             f.addrs = Some((Ipv6Addr::from(s).into(), Ipv6Addr::from(d).into()));
@@ -100,11 +110,13 @@ pub fn parse(p: &[u8]) -> Option<Facts> {
                         let h = p.get(off..off + 8)?;
                         next = h[0];
                         off += 8;
-                        if u16::from_be_bytes([h[2], h[3]]) >> 3 != 0 {
+                        let frag = u16::from_be_bytes([h[2], h[3]]);
+                        if frag >> 3 != 0 {
                             f.proto = next;
                             f.fragment = true;
                             return Some(f);
                         }
+                        f.first_fragment = frag & 1 != 0;
                     }
                     51 => {
                         let h = p.get(off..off + 2)?;
@@ -117,6 +129,9 @@ pub fn parse(p: &[u8]) -> Option<Facts> {
                         off += (h[1] as usize + 1) * 8;
                     }
                 }
+                if off > p.len() {
+                    return None;
+                }
             }
             f.proto = next;
             l4(p, off, 6, &mut f);
@@ -128,16 +143,17 @@ pub fn parse(p: &[u8]) -> Option<Facts> {
 }
 
 fn l4(p: &[u8], off: usize, family: u8, f: &mut Facts) {
-    let need = match f.proto {
-        6 => 14,
-        17 => 8,
-        1 | 58 => 4,
+    let (full, fields) = match f.proto {
+        6 => (20, 4),
+        17 => (8, 4),
+        1 | 58 => (4, 2),
         _ => return,
     };
-    let Some(h) = p.get(off..off + need) else {
-        f.l4_truncated = true;
+    let h = p.get(off..).unwrap_or(&[]);
+    f.l4_bad = h.len() < full;
+    if h.len() < fields {
         return;
-    };
+    }
     match f.proto {
         1 | 58 => {
             f.l4 = Some(((h[0] as u16) << 8 | h[1] as u16, 0));
@@ -150,10 +166,14 @@ fn l4(p: &[u8], off: usize, family: u8, f: &mut Facts) {
                 u16::from_be_bytes([h[2], h[3]]),
             );
             f.l4 = Some((sp, dp));
-            if f.proto == 6 {
-                f.syn = h[13] & 0x12 == 0x02;
-            } else {
+            if f.proto == 17 {
                 f.essential = (family == 4 && dp == 68) || (family == 6 && dp == 546);
+            } else if h.len() >= 20 {
+                let data_offset = (h[12] >> 4) as usize * 4;
+                if data_offset < 20 || data_offset > h.len() {
+                    f.l4_bad = true;
+                }
+                f.syn = h[13] & 0x12 == 0x02;
             }
         }
     }
@@ -255,9 +275,15 @@ pub fn evaluate(
         .rules
         .iter()
         .enumerate()
-        .filter(|(_, r)| !f.essential || r.is_explicit())
         .filter_map(|(i, r)| rule_rank(r, i, &f).map(|rank| (rank, i)))
         .min();
+    // A bad L4 header is kept only by a rule that drops it; a first
+    // fragment with one is dropped whatever the malformed policy says.
+    let malformed_l4 = |rs: &RuleSet| {
+        let mut o = malformed(rs);
+        o.drop |= f.first_fragment;
+        o
+    };
     let limiter_of = |a: &Action| match a {
         Action::Limit(i) => Some(*i as u8 + 1),
         _ => None,
@@ -265,8 +291,8 @@ pub fn evaluate(
     let out = if let Some((_, i)) = best {
         let action = rs.rules[i].action();
         let deny = *action == Action::Deny;
-        if f.l4_truncated && !deny {
-            malformed(rs)
+        if f.l4_bad && !deny {
+            malformed_l4(rs)
         } else {
             Outcome {
                 drop: deny,
@@ -280,8 +306,8 @@ pub fn evaluate(
                 limiter: limiter_of(action),
             }
         }
-    } else if f.l4_truncated {
-        malformed(rs)
+    } else if f.l4_bad {
+        malformed_l4(rs)
     } else if f.essential {
         Outcome {
             drop: false,
@@ -308,7 +334,10 @@ pub fn evaluate(
     // The one limiter a passing packet is charged to (never exhausted here).
     if out.limiter.is_none()
         && !out.drop
-        && matches!(out.reason, REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW)
+        && matches!(
+            out.reason,
+            REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW | REASON_ESSENTIAL
+        )
         && f.addrs.is_some()
     {
         out.limiter = if f.syn && rs.syn_limit.is_some() {
@@ -339,16 +368,26 @@ mod tests {
         p.extend_from_slice(&src);
         p.extend_from_slice(&dst);
         p.extend_from_slice(l4);
+        let total = (p.len() - 14) as u16;
+        p[16..18].copy_from_slice(&total.to_be_bytes());
         p
     }
 
+    /// A 20-byte TCP header (data offset 5).
     fn tcp(dport: u16, flags: u8) -> Vec<u8> {
         let mut h = vec![0x30, 0x39];
         h.extend_from_slice(&dport.to_be_bytes());
-        h.extend_from_slice(&[0; 9]);
+        h.extend_from_slice(&[0; 8]);
+        h.push(0x50);
         h.push(flags);
         h.extend_from_slice(&[0; 6]);
         h
+    }
+
+    /// `frame` as the first of several IPv4 fragments.
+    fn first_fragment(mut frame: Vec<u8>) -> Vec<u8> {
+        frame[20] |= 0x20;
+        frame
     }
 
     fn eval(rules: &str, frame: &[u8]) -> Outcome {
@@ -409,10 +448,59 @@ src = "10.0.0.0/8"
         assert_eq!((o.drop, o.reason), (false, REASON_ESSENTIAL));
         // Other traffic is denied.
         assert!(eval(rules, &v4([10, 0, 0, 1], [10, 0, 0, 2], 17, &[0; 8])).drop);
-        // A MAC rule names ARP explicitly.
+        // A MAC rule applies to ARP.
         let by_mac =
             "default = \"deny\"\n[[rule]]\naction = \"deny\"\nsrc_mac = \"02:00:00:00:00:02\"\n";
         assert_eq!(eval(by_mac, &arp).reason, REASON_RULE_DENY);
+    }
+
+    #[test]
+    fn address_rules_apply_to_link_essential_frames() {
+        let rules = "default = \"deny\"\n[[rule]]\naction = \"deny\"\nsrc = \"10.0.0.1\"\n";
+        let dhcp = |last| v4([10, 0, 0, last], [10, 0, 0, 2], 17, &[0, 67, 0, 68, 0, 8, 0, 0]);
+        let o = eval(rules, &dhcp(1));
+        assert_eq!((o.drop, o.reason, o.rule_id), (true, REASON_RULE_DENY, Some(0)));
+        // Only the default policy gives way to link-essential frames.
+        let o = eval(rules, &dhcp(9));
+        assert_eq!((o.drop, o.reason), (false, REASON_ESSENTIAL));
+        // And they are charged to the global limiter.
+        let limited = "global_limit = \"g\"\n[[limit]]\nname = \"g\"\npps = 5\n";
+        assert_eq!(eval(limited, &dhcp(9)).limiter, Some(1));
+    }
+
+    #[test]
+    fn ports_come_from_the_first_four_bytes() {
+        let rules = "[[rule]]\naction = \"deny\"\nproto = \"tcp\"\ndport = 23\n";
+        // A first fragment with 8 bytes of TCP: ports seen, the rule drops it.
+        let tiny = first_fragment(v4([10, 0, 0, 1], [10, 0, 0, 2], 6, &tcp(23, 2)[..8]));
+        let o = eval(rules, &tiny);
+        assert_eq!((o.drop, o.reason), (true, REASON_RULE_DENY));
+        // To another port it is dropped all the same, even under
+        // malformed = "allow": the rest of its header comes later.
+        let lax = format!("malformed = \"allow\"\n{rules}");
+        let other = first_fragment(v4([10, 0, 0, 1], [10, 0, 0, 2], 6, &tcp(80, 2)[..8]));
+        assert_eq!(eval(&lax, &other).reason, REASON_MALFORMED);
+        assert!(eval(&lax, &other).drop);
+        // Unfragmented, a short header takes the malformed policy.
+        let short = v4([10, 0, 0, 1], [10, 0, 0, 2], 6, &tcp(80, 2)[..8]);
+        assert!(!eval(&lax, &short).drop);
+        assert_eq!(eval(&lax, &short).reason, REASON_MALFORMED);
+    }
+
+    #[test]
+    fn bad_lengths_and_data_offsets_are_malformed() {
+        let ok = v4([10, 0, 0, 1], [10, 0, 0, 2], 6, &tcp(80, 2));
+        assert_eq!(eval("", &ok).reason, REASON_DEFAULT_ALLOW);
+        let mut low_doff = ok.clone();
+        low_doff[14 + 20 + 12] = 0x40;
+        assert_eq!(eval("", &low_doff).reason, REASON_MALFORMED);
+        let mut long_total = ok.clone();
+        long_total[16..18].copy_from_slice(&100u16.to_be_bytes());
+        assert_eq!(eval("", &long_total).reason, REASON_MALFORMED);
+        // Ethernet padding after the datagram is fine.
+        let mut padded = ok.clone();
+        padded.extend_from_slice(&[0; 10]);
+        assert_eq!(eval("", &padded).reason, REASON_DEFAULT_ALLOW);
     }
 
     #[test]

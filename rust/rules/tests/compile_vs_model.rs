@@ -92,15 +92,10 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
                 }
             }
             bits &= (sp | cfg.wild_sport) & (dp | cfg.wild_dport) & (ic | cfg.wild_icmp);
-            if !f.essential {
-                for e in [src, dst].into_iter().flatten() {
-                    consider(e.best.rank, e.best.action);
-                }
+            for e in [src, dst].into_iter().flatten() {
+                consider(e.best.rank, e.best.action);
             }
         }
-    }
-    if f.essential {
-        bits &= cfg.explicit;
     }
     if bits != 0 {
         let r = img.rules[bits.trailing_zeros() as usize];
@@ -108,8 +103,8 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
     }
     if let Some((_, action)) = best {
         let deny = action == ACTION_DENY;
-        if f.l4_truncated && !deny {
-            return finish(cfg, cfg.malformed_action == ACTION_DENY, REASON_MALFORMED);
+        if f.l4_bad && !deny {
+            return malformed_l4(cfg, &f);
         }
         return finish(
             cfg,
@@ -121,8 +116,8 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
             },
         );
     }
-    if f.l4_truncated {
-        return finish(cfg, cfg.malformed_action == ACTION_DENY, REASON_MALFORMED);
+    if f.l4_bad {
+        return malformed_l4(cfg, &f);
     }
     if f.essential {
         return finish(cfg, false, REASON_ESSENTIAL);
@@ -141,6 +136,11 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
             REASON_DEFAULT_ALLOW
         },
     )
+}
+
+fn malformed_l4(cfg: &Config, f: &model::Facts) -> (bool, u32) {
+    let deny = f.first_fragment || cfg.malformed_action == ACTION_DENY;
+    finish(cfg, deny, REASON_MALFORMED)
 }
 
 fn finish(cfg: &Config, deny: bool, reason: u32) -> (bool, u32) {

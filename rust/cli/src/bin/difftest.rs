@@ -272,7 +272,13 @@ fn l4_header(rng: &mut SmallRng, proto: u8, rs: &RuleSet) -> Vec<u8> {
             h.extend_from_slice(&port(rng).to_be_bytes());
             h.extend_from_slice(&port(rng).to_be_bytes());
             h.extend_from_slice(&[0; 8]);
-            h.push(0x50);
+            // Mostly a 20-byte header; sometimes a data offset below 5 or
+            // past the segment.
+            h.push(if rng.gen_bool(0.9) {
+                0x50
+            } else {
+                rng.gen_range(0..16) << 4
+            });
             h.push(
                 *[0x02u8, 0x12, 0x10, 0x18, rng.gen()]
                     .choose(rng)
@@ -312,6 +318,25 @@ fn l4_header(rng: &mut SmallRng, proto: u8, rs: &RuleSet) -> Vec<u8> {
     }
 }
 
+/// Now and then an L4 header cut short (as in a tiny first fragment).
+fn cut_l4(rng: &mut SmallRng, mut h: Vec<u8>) -> Vec<u8> {
+    if rng.gen_bool(0.12) {
+        let keep = rng.gen_range(0..=h.len());
+        h.truncate(keep);
+    }
+    h
+}
+
+/// The length field for `real` bytes: mostly `real`, sometimes more
+/// (longer than the frame: malformed) or less (the rest is padding).
+fn datagram_len(rng: &mut SmallRng, real: usize) -> u16 {
+    match rng.gen_range(0..40) {
+        0 => real as u16 + rng.gen_range(1..64),
+        1 => rng.gen_range(0..=real as u16),
+        _ => real as u16,
+    }
+}
+
 fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
     let mac = |rng: &mut SmallRng| -> [u8; 6] {
         let from_rules: Vec<[u8; 6]> = rs
@@ -346,6 +371,7 @@ fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
     let proto = *[6u8, 6, 6, 17, 17, 17, 1, 58, 58, 47, 0]
         .choose(rng)
         .unwrap_or(&6);
+    let ip = p.len() + 2;
     if kind < 45 {
         p.extend_from_slice(&[0x08, 0x00]);
         let ihl = if rng.gen_bool(0.8) {
@@ -372,7 +398,11 @@ fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
         for _ in 20..(ihl as usize * 4).max(20) {
             p.push(1);
         }
-        p.extend(l4_header(rng, proto, rs));
+        let l4 = l4_header(rng, proto, rs);
+        p.extend(cut_l4(rng, l4));
+        // Total length: the datagram's, now and then a lie.
+        let total = datagram_len(rng, p.len() - ip);
+        p[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
     } else if kind < 90 {
         p.extend_from_slice(&[0x86, 0xdd]);
         let version = if rng.gen_bool(0.97) {
@@ -418,7 +448,10 @@ fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
                 }
             }
         }
-        p.extend(l4_header(rng, proto, rs));
+        let l4 = l4_header(rng, proto, rs);
+        p.extend(cut_l4(rng, l4));
+        let payload = datagram_len(rng, p.len() - ip - 40);
+        p[ip + 4..ip + 6].copy_from_slice(&payload.to_be_bytes());
     } else if kind < 95 {
         p.extend_from_slice(&[0x08, 0x06]);
         p.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
@@ -427,8 +460,9 @@ fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
         p.extend_from_slice(&rng.gen::<[u8; 2]>());
         p.extend((0..rng.gen_range(0..30)).map(|_| rng.gen::<u8>()));
     }
+    // Ethernet padding past the datagram.
     p.extend((0..rng.gen_range(0..16)).map(|_| rng.gen::<u8>()));
-    if rng.gen_bool(0.15) {
+    if rng.gen_bool(0.08) {
         let cut = rng.gen_range(14..=p.len());
         p.truncate(cut);
     }

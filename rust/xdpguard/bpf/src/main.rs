@@ -3,19 +3,28 @@
 //! The xdpguard XDP program: classifies every received frame against the active rule set and passes or drops it.
 //!
 //! Stages: `parse` (Ethernet, up to two VLAN tags, IPv4 with options, IPv6
-//! with a bounded extension-header walk, the L4 ports or ICMP type), then
-//! `classify` (field lookups that each yield a bitmap of compound rules,
-//! ANDed; the best compound rule against the best address-only rules by
-//! rank), then `finish` (rate limiters, monitor mode, counters). The rule
+//! with a bounded extension-header walk, the L4 ports or ICMP type, all
+//! within the length the IP header gives), then `classify` (field lookups
+//! that each yield a bitmap of compound rules, ANDed; the best compound
+//! rule against the best address-only rules by rank), then `finish` (rate
+//! limiters, monitor mode, counters). A map value the program does not
+//! understand drops the frame as `corrupt`; nothing unknown passes. The rule
 //! semantics are written down in Documentation/rules.rst and implemented
 //! again, independently, by the reference model in rust/rules, which the
 //! differential test compares with this program.
 
 #![no_std]
 #![no_main]
+// `atomic_cxchg`: the target spec of bpfel-unknown-none says no CAS (it
+// predates BPF_ATOMIC), so `AtomicU64::compare_exchange` is missing, but
+// LLVM lowers `cmpxchg` to BPF_CMPXCHG (BPF CPU v3, Linux 5.12).
+#![feature(core_intrinsics)]
+#![allow(internal_features)]
+
+use core::intrinsics::{atomic_cxchg, AtomicOrdering};
 
 use aya_ebpf::{
-    bindings::xdp_action,
+    bindings::{xdp_action, BPF_NOEXIST},
     helpers::bpf_ktime_get_ns,
     helpers::gen::bpf_xdp_load_bytes,
     macros::{map, xdp},
@@ -131,13 +140,16 @@ struct Facts {
     family: u8,
     /// Upper-layer protocol (after IPv6 extension headers).
     proto: u8,
-    /// The L4 fields are present (not a non-first fragment, not truncated,
-    /// a protocol with ports or ICMP type).
+    /// The L4 fields rules read are present: the ports (first 4 bytes of
+    /// TCP or UDP) or the ICMP type and code (first 2 bytes).
     l4: u8,
-    /// L4 was expected but cut short.
-    l4_truncated: u8,
+    /// The L4 header is cut short (within the frame or the IP length) or
+    /// invalid (TCP data offset below 5); the fields above may be there.
+    l4_bad: u8,
     /// A non-first fragment.
     fragment: u8,
+    /// A first fragment of several (offset 0, more fragments follow).
+    first_fragment: u8,
     /// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
     essential: u8,
     /// A TCP SYN without ACK.
@@ -158,9 +170,11 @@ struct Decision {
 
 #[xdp]
 pub fn xdpguard(ctx: XdpContext) -> u32 {
-    let generation = match ACTIVE.get(0) {
-        Some(g) => *g & 1,
-        None => 0,
+    // Anything but 0 or 1 is corrupt: classify nothing, drop (with the
+    // counters and monitor setting of generation 0).
+    let (generation, corrupt) = match ACTIVE.get(0) {
+        Some(&g) if g < GENERATIONS => (g, false),
+        _ => (0, true),
     };
     let Some(cfg) = CONFIG.get(generation) else {
         return xdp_action::XDP_ABORTED;
@@ -184,20 +198,33 @@ pub fn xdpguard(ctx: XdpContext) -> u32 {
     f.family = 0;
     f.proto = 0;
     f.l4 = 0;
-    f.l4_truncated = 0;
+    f.l4_bad = 0;
     f.fragment = 0;
+    f.first_fragment = 0;
     f.essential = 0;
     f.syn = 0;
-    let decision = match parse(&ctx, f) {
-        Some(()) => classify(&ctx, generation, cfg, f),
-        None => Decision {
-            action: cfg.malformed_action,
-            reason: REASON_MALFORMED,
-            rule_id: NO_RULE,
-            limit: LIMIT_NONE,
-        },
+    let decision = if corrupt {
+        Decision::of(ACTION_DENY, REASON_CORRUPT)
+    } else {
+        match parse(&ctx, f) {
+            Some(()) => classify(&ctx, generation, cfg, f),
+            None => malformed(cfg),
+        }
     };
     finish(&ctx, generation, cfg, f, decision)
+}
+
+impl Decision {
+    /// A decision no rule made (policy, malformed, corrupt, ...).
+    #[inline(always)]
+    fn of(action: u8, reason: u32) -> Decision {
+        Decision {
+            action,
+            reason,
+            rule_id: NO_RULE,
+            limit: LIMIT_NONE,
+        }
+    }
 }
 
 /// Parses the frame into `f`. `None`: malformed at L2 or L3.
@@ -233,11 +260,14 @@ fn parse(ctx: &XdpContext, f: &mut Facts) -> Option<()> {
 fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
     let ip = bytes::<20>(ctx, off)?;
     let ihl = (ip[0] & 0x0f) as usize * 4;
-    if ip[0] >> 4 != 4 || ihl < 20 {
+    let total = be16([ip[2], ip[3]]) as usize;
+    if ip[0] >> 4 != 4 || ihl < 20 || total < ihl {
         return None;
     }
-    // The options must be there too.
+    // The options and the whole datagram the header announces must be
+    // there (the frame may be longer: Ethernet padding).
     ptr_at::<u8>(ctx, off + ihl - 1)?;
+    ptr_at::<u8>(ctx, off + total - 1)?;
     f.family = 4;
     f.proto = ip[9];
     f.saddr[..4].copy_from_slice(&ip[12..16]);
@@ -247,7 +277,8 @@ fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
         f.fragment = 1;
         return Some(());
     }
-    parse_l4(ctx, off + ihl, f);
+    f.first_fragment = (frag & 0x2000 != 0) as u8;
+    parse_l4(ctx, off + ihl, off + total, f);
     Some(())
 }
 
@@ -256,6 +287,11 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
     let ip = bytes::<40>(ctx, off)?;
     if ip[0] >> 4 != 6 {
         return None;
+    }
+    // The payload the header announces must be there.
+    let end = off + 40 + be16([ip[4], ip[5]]) as usize;
+    if end > 40 + off {
+        ptr_at::<u8>(ctx, end - 1)?;
     }
     f.family = 6;
     f.saddr.copy_from_slice(&ip[8..24]);
@@ -278,13 +314,19 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
                 let h = bytes::<8>(ctx, off)?;
                 next = h[0];
                 off += 8;
-                if be16([h[2], h[3]]) >> 3 != 0 {
+                let frag = be16([h[2], h[3]]);
+                if frag >> 3 != 0 {
                     f.proto = next;
                     f.fragment = 1;
                     return Some(());
                 }
+                f.first_fragment = (frag & 1) as u8;
             }
             _ => break,
+        }
+        // Every extension header lies within the payload.
+        if off > end {
+            return None;
         }
     }
     if matches!(
@@ -295,46 +337,67 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
         return None;
     }
     f.proto = next;
-    parse_l4(ctx, off, f);
+    parse_l4(ctx, off, end, f);
     Some(())
 }
 
-/// Reads ports (TCP, UDP) or type/code (ICMP, ICMPv6) at `off`. A header
-/// cut short sets `l4_truncated`.
+/// Reads the fields rules use from the L4 header at `off`, which ends
+/// the IP datagram at `end`: the ports from the first 4 bytes of TCP and
+/// UDP (TCP flags from byte 13), ICMP type and code from the first 2.
+/// A header shorter than its minimum (TCP 20 bytes and its data offset,
+/// UDP 8, ICMP 4) or a TCP data offset below 5 sets `l4_bad`; the fields
+/// it does show are still read, so a port rule applies to them.
 #[inline(always)]
-fn parse_l4(ctx: &XdpContext, off: usize, f: &mut Facts) {
+fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
+    let avail = end.saturating_sub(off);
+    let need = match f.proto {
+        IPPROTO_TCP => 20,
+        IPPROTO_UDP => 8,
+        IPPROTO_ICMP | IPPROTO_ICMPV6 => 4,
+        _ => return,
+    };
+    if avail < need {
+        f.l4_bad = 1;
+    }
     match f.proto {
-        IPPROTO_TCP => match bytes::<14>(ctx, off) {
-            Some(h) => {
-                f.sport = be16([h[0], h[1]]);
-                f.dport = be16([h[2], h[3]]);
-                f.syn = (h[13] & 0x12 == 0x02) as u8;
-                f.l4 = 1;
+        IPPROTO_TCP | IPPROTO_UDP => {
+            if avail < 4 {
+                return;
             }
-            None => f.l4_truncated = 1,
-        },
-        IPPROTO_UDP => match bytes::<8>(ctx, off) {
-            Some(h) => {
-                f.sport = be16([h[0], h[1]]);
-                f.dport = be16([h[2], h[3]]);
-                f.l4 = 1;
+            let Some(h) = bytes::<4>(ctx, off) else {
+                f.l4_bad = 1;
+                return;
+            };
+            f.sport = be16([h[0], h[1]]);
+            f.dport = be16([h[2], h[3]]);
+            f.l4 = 1;
+            if f.proto == IPPROTO_UDP {
                 f.essential =
                     ((f.family == 4 && f.dport == 68) || (f.family == 6 && f.dport == 546)) as u8;
+            } else if avail >= 20 {
+                if let Some(t) = bytes::<2>(ctx, off + 12) {
+                    let doff = (t[0] >> 4) as usize * 4;
+                    if doff < 20 || doff > avail {
+                        f.l4_bad = 1;
+                    }
+                    f.syn = (t[1] & 0x12 == 0x02) as u8;
+                }
             }
-            None => f.l4_truncated = 1,
-        },
-        IPPROTO_ICMP | IPPROTO_ICMPV6 => match bytes::<4>(ctx, off) {
-            Some(h) => {
-                f.icmp = (h[0] as u16) << 8 | h[1] as u16;
-                f.l4 = 1;
-                f.essential = (f.family == 6
-                    && f.proto == IPPROTO_ICMPV6
-                    && ((130..=137).contains(&h[0]) || h[0] == 143))
-                    as u8;
+        }
+        _ => {
+            if avail < 2 {
+                return;
             }
-            None => f.l4_truncated = 1,
-        },
-        _ => {}
+            let Some(h) = bytes::<2>(ctx, off) else {
+                f.l4_bad = 1;
+                return;
+            };
+            f.icmp = (h[0] as u16) << 8 | h[1] as u16;
+            f.l4 = 1;
+            f.essential = (f.family == 6
+                && f.proto == IPPROTO_ICMPV6
+                && ((130..=137).contains(&h[0]) || h[0] == 143)) as u8;
+        }
     }
 }
 
@@ -432,16 +495,10 @@ fn consider(best: &mut Best, r: &RuleEntry) {
 fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decision {
     // The drop and pass fragment policies come before any rule.
     if f.fragment != 0 && cfg.frag_policy != FRAG_L3_ONLY {
-        let action = if cfg.frag_policy == FRAG_DROP {
-            ACTION_DENY
-        } else {
-            ACTION_ALLOW
-        };
-        return Decision {
-            action,
-            reason: REASON_FRAGMENT,
-            rule_id: NO_RULE,
-            limit: LIMIT_NONE,
+        return match cfg.frag_policy {
+            FRAG_DROP => Decision::of(ACTION_DENY, REASON_FRAGMENT),
+            FRAG_PASS => Decision::of(ACTION_ALLOW, REASON_FRAGMENT),
+            _ => Decision::of(ACTION_DENY, REASON_CORRUPT),
         };
     }
     let mut best = Best {
@@ -521,18 +578,13 @@ fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decis
             }
         }
         bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
-        // Address-only rules do not apply to link-essential traffic.
-        if f.essential == 0 {
-            if let Some(e) = src {
-                consider(&mut best, &e.best);
-            }
-            if let Some(e) = dst {
-                consider(&mut best, &e.best);
-            }
+        // Address rules apply to every IP frame, link-essential ones too.
+        if let Some(e) = src {
+            consider(&mut best, &e.best);
         }
-    }
-    if f.essential != 0 {
-        bits &= cfg.explicit;
+        if let Some(e) = dst {
+            consider(&mut best, &e.best);
+        }
     }
     if bits != 0 {
         if let Some(r) = RULES.get(generation * MAX_BIT_RULES + lowest_bit(bits)) {
@@ -541,65 +593,65 @@ fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decis
     }
 
     if best.action != ACTION_NONE {
-        let deny = best.action == ACTION_DENY;
-        // A header cut short only keeps a packet if a rule would drop it.
-        if f.l4_truncated != 0 && !deny {
-            return malformed(cfg);
+        let reason = match best.action {
+            ACTION_DENY => REASON_RULE_DENY,
+            ACTION_ALLOW | ACTION_LIMIT => REASON_RULE_ALLOW,
+            _ => return Decision::of(ACTION_DENY, REASON_CORRUPT),
+        };
+        // A header cut short or invalid only keeps a frame if a rule
+        // drops it.
+        if f.l4_bad != 0 && reason != REASON_RULE_DENY {
+            return malformed_l4(cfg, f);
         }
         return Decision {
             action: best.action,
-            reason: if deny {
-                REASON_RULE_DENY
-            } else {
-                REASON_RULE_ALLOW
-            },
+            reason,
             rule_id: best.rule_id,
             limit: best.limit,
         };
     }
-    if f.l4_truncated != 0 {
-        return malformed(cfg);
-    }
-    if f.essential != 0 {
-        return Decision {
-            action: ACTION_ALLOW,
-            reason: REASON_ESSENTIAL,
-            rule_id: NO_RULE,
-            limit: LIMIT_NONE,
-        };
+    if f.l4_bad != 0 {
+        return malformed_l4(cfg, f);
     }
     let key = ingress_ifindex(ctx) | generation << 31;
     let default = match IFACES.get_ptr(&key) {
         // SAFETY: a hash lookup result points at a live value for the rest
         // of this program run (RCU).
-        Some(a) => (unsafe { *a }) as u8,
-        None => cfg.default_action,
+        Some(a) => unsafe { *a },
+        None => cfg.default_action as u32,
     };
-    if default == ACTION_DENY {
-        Decision {
-            action: ACTION_DENY,
-            reason: REASON_DEFAULT_DENY,
-            rule_id: NO_RULE,
-            limit: LIMIT_NONE,
+    match default as u8 {
+        _ if default > u8::MAX as u32 => Decision::of(ACTION_DENY, REASON_CORRUPT),
+        // The link-essential exemption overrides the default policy only.
+        ACTION_DENY | ACTION_ALLOW if f.essential != 0 => {
+            Decision::of(ACTION_ALLOW, REASON_ESSENTIAL)
         }
-    } else {
-        Decision {
-            action: ACTION_ALLOW,
-            reason: REASON_DEFAULT_ALLOW,
-            rule_id: NO_RULE,
-            limit: LIMIT_NONE,
-        }
+        ACTION_DENY => Decision::of(ACTION_DENY, REASON_DEFAULT_DENY),
+        ACTION_ALLOW => Decision::of(ACTION_ALLOW, REASON_DEFAULT_ALLOW),
+        _ => Decision::of(ACTION_DENY, REASON_CORRUPT),
     }
 }
 
+/// The malformed policy: `ACTION_ALLOW` passes, anything else drops.
 #[inline(always)]
 fn malformed(cfg: &Config) -> Decision {
-    Decision {
-        action: cfg.malformed_action,
-        reason: REASON_MALFORMED,
-        rule_id: NO_RULE,
-        limit: LIMIT_NONE,
+    let action = if cfg.malformed_action == ACTION_ALLOW {
+        ACTION_ALLOW
+    } else {
+        ACTION_DENY
+    };
+    Decision::of(action, REASON_MALFORMED)
+}
+
+/// The malformed policy for a bad L4 header, except that a first
+/// fragment whose L4 header is incomplete is always dropped: the fields a
+/// rule needs may come in a later fragment, where no rule sees them.
+#[inline(always)]
+fn malformed_l4(cfg: &Config, f: &Facts) -> Decision {
+    if f.first_fragment != 0 {
+        return Decision::of(ACTION_DENY, REASON_MALFORMED);
     }
+    malformed(cfg)
 }
 
 #[inline(always)]
@@ -635,77 +687,120 @@ fn masked(addr: &[u8; 16], prefix: u32) -> [u8; 16] {
     out
 }
 
-/// Takes one packet (and `len` bytes) from the bucket of `limit` for the
-/// packet's source. `true` if the packet is within the limit.
+/// The outcome of charging a frame to a limiter.
+#[derive(PartialEq, Eq)]
+enum Charge {
+    /// Within the limit: pass.
+    Within,
+    /// Beyond the limit: drop.
+    Over,
+    /// The limiter is not configured or out of range: a corrupt map.
+    Corrupt,
+}
+
+/// Charges one packet (and `len` bytes) to the bucket of `limit` for the
+/// packet's source.
 #[inline(always)]
-fn within_limit(generation: u32, limit: u8, f: &Facts, len: u64) -> bool {
-    let Some(cfg) = LIMITS.get(generation * MAX_LIMITS + (limit as u32 & (MAX_LIMITS - 1))) else {
-        return true;
+fn within_limit(generation: u32, limit: u8, f: &Facts, len: u64) -> Charge {
+    if limit as u32 >= MAX_LIMITS {
+        return Charge::Corrupt;
+    }
+    let Some(cfg) = LIMITS.get(generation * MAX_LIMITS + limit as u32) else {
+        return Charge::Corrupt;
     };
     if cfg.pps == 0 && cfg.bps == 0 {
-        // Not configured: no limit.
-        return true;
+        // The compiler never refers to an unconfigured limiter.
+        return Charge::Corrupt;
     }
     let prefix = if f.family == 4 {
         cfg.prefix4
     } else {
         cfg.prefix6
     } as u32;
-    let addr = masked(&f.saddr, prefix);
     let key = BucketKey {
         limit_id: cfg.id,
         family: f.family,
         _pad: 0,
-        addr,
+        addr: masked(&f.saddr, prefix),
+    };
+    let b = match BUCKETS.get_ptr_mut(&key) {
+        Some(b) => b,
+        None => {
+            // A new source: an empty state is a full bucket. BPF_NOEXIST
+            // keeps a state another CPU made meanwhile; if the map is full
+            // of in-use entries the insert fails and the frame passes.
+            let _ = BUCKETS.insert(&key, &Bucket::default(), BPF_NOEXIST as u64);
+            match BUCKETS.get_ptr_mut(&key) {
+                Some(b) => b,
+                None => return Charge::Within,
+            }
+        }
     };
     // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no preconditions.
     let now = unsafe { bpf_ktime_get_ns() };
     const NS: u64 = 1_000_000_000;
-    let full_p = cfg.burst_packets as u64 * NS;
-    let full_b = cfg.burst_bytes * NS;
-    let Some(b) = BUCKETS.get_ptr_mut(&key) else {
-        // A new source starts with a full bucket, less this packet.
-        let fresh = Bucket {
-            packet_tokens: full_p.saturating_sub(NS),
-            byte_tokens: full_b.saturating_sub(len * NS),
-            last_ns: now,
-        };
-        // If the insert fails (map full of in-use entries), let it pass.
-        let _ = BUCKETS.insert(&key, &fresh, 0);
-        return (cfg.pps == 0 || full_p >= NS) && (cfg.bps == 0 || full_b >= len * NS);
-    };
-    // SAFETY: the pointer comes from an LRU hash lookup and is valid for
-    // this run. Concurrent updates from other CPUs may race; the limiter is
-    // then slightly generous, never stricter than configured.
-    let b = unsafe { &mut *b };
-    let elapsed = now.saturating_sub(b.last_ns);
-    b.last_ns = now;
-    let mut ok = true;
     if cfg.pps != 0 {
-        let t = refill(b.packet_tokens, elapsed, cfg.pps as u64, full_p);
-        if t >= NS {
-            b.packet_tokens = t - NS;
-        } else {
-            b.packet_tokens = t;
-            ok = false;
+        // Emission interval rounded down: never stricter than the rate.
+        let t = NS / cfg.pps as u64;
+        // SAFETY: `b` points at a live LRU hash value for this run (RCU);
+        // `packet_tat` is an aligned u64 that other CPUs only change with
+        // atomic operations too.
+        let tat = unsafe { &raw mut (*b).packet_tat };
+        if !gcra(tat, now, t, t * cfg.burst_packets as u64) {
+            return Charge::Over;
         }
     }
     if cfg.bps != 0 {
-        let need = len * NS;
-        let t = refill(b.byte_tokens, elapsed, cfg.bps, full_b);
-        if ok && t >= need {
-            b.byte_tokens = t - need;
-        } else {
-            b.byte_tokens = t;
-            ok = false;
+        let t = len * NS / cfg.bps;
+        // The compiler caps bursts at MAX_BURST, so the product fits.
+        let tau = cfg.burst_bytes * NS / cfg.bps;
+        // SAFETY: as above, for `byte_tat`.
+        let tat = unsafe { &raw mut (*b).byte_tat };
+        if !gcra(tat, now, t, tau) {
+            return Charge::Over;
         }
     }
-    ok
+    Charge::Within
 }
+
+/// The generic cell rate algorithm on the theoretical arrival time at
+/// `tat`: a frame costing `t` ns conforms if, once charged, the state is
+/// at most `tau` (the burst) ahead of `now`. The state changes only by a
+/// compare-and-exchange, so concurrent CPUs never lose a charge; after a
+/// few lost races in a row (each one another CPU's successful charge) the
+/// frame passes uncharged.
+#[inline(always)]
+fn gcra(tat: *mut u64, now: u64, t: u64, tau: u64) -> bool {
+    // SAFETY: the caller passes a pointer to an aligned u64 in a map value
+    // that stays valid for this program run and that every writer updates
+    // atomically.
+    // An aligned 8-byte load is single-copy atomic in BPF.
+    let mut old = unsafe { core::ptr::read_volatile(tat) };
+    for _ in 0..GCRA_TRIES {
+        let new = if old > now { old } else { now } + t;
+        if new - now > tau {
+            return false;
+        }
+        // SAFETY: as above.
+        let (cur, done) = unsafe {
+            atomic_cxchg::<u64, { AtomicOrdering::Relaxed }, { AtomicOrdering::Relaxed }>(
+                tat, old, new,
+            )
+        };
+        if done {
+            return true;
+        }
+        old = cur;
+    }
+    true
+}
+
+/// Compare-and-exchange attempts per charge.
+const GCRA_TRIES: u32 = 4;
 
 /// Tokens after `elapsed` ns at `rate` per second, capped at `full`. The
 /// product `elapsed * rate` is only formed below the fill time, where it is
-/// below `full`, so it cannot overflow (the rule compiler caps bursts).
+/// below `full`, so it cannot overflow.
 #[inline(always)]
 fn refill(tokens: u64, elapsed: u64, rate: u64, full: u64) -> u64 {
     if elapsed >= full / rate {
@@ -738,20 +833,39 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
     // At most one limiter per packet: a limit rule's own, else the SYN
     // guard for a TCP SYN, else the global limiter; only for packets that a
     // rule or the default policy would pass.
+    // Link-essential frames that pass are charged like any other.
     let mut limiter = (LIMIT_NONE, REASON_RATE_LIMIT);
     if d.action == ACTION_LIMIT {
         d.action = ACTION_ALLOW;
+        // A limit rule always names a limiter.
         limiter = (d.limit, REASON_RATE_LIMIT);
-    } else if (d.reason == REASON_RULE_ALLOW || d.reason == REASON_DEFAULT_ALLOW) && f.family != 0 {
+        if d.limit == LIMIT_NONE {
+            d.action = ACTION_DENY;
+            d.reason = REASON_CORRUPT;
+        }
+    } else if matches!(
+        d.reason,
+        REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW | REASON_ESSENTIAL
+    ) && f.family != 0
+    {
         if f.syn != 0 && cfg.syn_limit != LIMIT_NONE {
             limiter = (cfg.syn_limit, REASON_SYN_FLOOD);
         } else {
             limiter = (cfg.global_limit, REASON_RATE_LIMIT);
         }
     }
-    if limiter.0 != LIMIT_NONE && !within_limit(generation, limiter.0, f, len) {
-        d.action = ACTION_DENY;
-        d.reason = limiter.1;
+    if limiter.0 != LIMIT_NONE && d.action == ACTION_ALLOW {
+        match within_limit(generation, limiter.0, f, len) {
+            Charge::Within => {}
+            Charge::Over => {
+                d.action = ACTION_DENY;
+                d.reason = limiter.1;
+            }
+            Charge::Corrupt => {
+                d.action = ACTION_DENY;
+                d.reason = REASON_CORRUPT;
+            }
+        }
     }
     if d.rule_id != NO_RULE {
         count(&RULE_STATS, d.rule_id, len);
@@ -852,13 +966,23 @@ fn sample(ctx: &XdpContext, cfg: &Config, f: &mut Facts, d: &Decision, len: u64)
     };
     let s = entry.as_mut_ptr();
     let cap = if len > SAMPLE_CAPTURE as u64 {
-        SAMPLE_CAPTURE as u32
+        SAMPLE_CAPTURE as u64
     } else {
-        len as u32
+        len
     };
+    // The verifier needs 1 <= size <= SAMPLE_CAPTURE from the instructions
+    // themselves. A volatile read hides `cap`'s range from LLVM, so no
+    // optimisation can fold the mask below into what it knows of `cap`;
+    // the mask and the +1 then prove the range to the verifier. For `cap`
+    // in 1..=SAMPLE_CAPTURE the result equals `cap`; 0 becomes
+    // SAMPLE_CAPTURE, longer than the frame, and the copy fails cleanly.
+    // SAFETY: reading a local through a reference to it.
+    let cap = unsafe { core::ptr::read_volatile(&cap) };
+    let size = (cap.wrapping_sub(1) & (SAMPLE_CAPTURE as u64 - 1)) + 1;
+    const _: () = assert!(SAMPLE_CAPTURE.is_power_of_two());
     // SAFETY: `s` points at a reserved, exclusively owned ring-buffer
     // record of `size_of::<Sample>()` bytes; every field is written before
-    // it is submitted. `bpf_xdp_load_bytes` copies `cap` (at most
+    // it is submitted. `bpf_xdp_load_bytes` copies `size` (at most
     // SAMPLE_CAPTURE) bytes of the frame into `data`, which has that room.
     unsafe {
         (*s).ts_ns = now;
@@ -868,8 +992,8 @@ fn sample(ctx: &XdpContext, cfg: &Config, f: &mut Facts, d: &Decision, len: u64)
         (*s).len = len as u32;
         (*s).monitor = cfg.monitor as u32;
         (*s).data = [0; SAMPLE_CAPTURE];
-        let ok = cap > 0 && bpf_xdp_load_bytes(ctx.ctx, 0, (*s).data.as_mut_ptr().cast(), cap) == 0;
-        (*s).cap_len = if ok { cap } else { 0 };
+        let ok = bpf_xdp_load_bytes(ctx.ctx, 0, (*s).data.as_mut_ptr().cast(), size as u32) == 0;
+        (*s).cap_len = if ok { size as u32 } else { 0 };
     }
     entry.submit(0);
 }
