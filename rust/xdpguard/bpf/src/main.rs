@@ -118,6 +118,12 @@ fn bytes<const N: usize>(ctx: &XdpContext, off: usize) -> Option<[u8; N]> {
     Some(unsafe { *p })
 }
 
+/// The frame's length (a number: comparing with it needs no packet bound).
+#[inline(always)]
+fn frame_len(ctx: &XdpContext) -> usize {
+    ctx.data_end() - ctx.data()
+}
+
 #[inline(always)]
 fn be16(b: [u8; 2]) -> u16 {
     u16::from_be_bytes(b)
@@ -267,7 +273,9 @@ fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
     // The options and the whole datagram the header announces must be
     // there (the frame may be longer: Ethernet padding).
     ptr_at::<u8>(ctx, off + ihl - 1)?;
-    ptr_at::<u8>(ctx, off + total - 1)?;
+    if off + total > frame_len(ctx) {
+        return None;
+    }
     f.family = 4;
     f.proto = ip[9];
     f.saddr[..4].copy_from_slice(&ip[12..16]);
@@ -290,8 +298,8 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
     }
     // The payload the header announces must be there.
     let end = off + 40 + be16([ip[4], ip[5]]) as usize;
-    if end > 40 + off {
-        ptr_at::<u8>(ctx, end - 1)?;
+    if end > frame_len(ctx) {
+        return None;
     }
     f.family = 6;
     f.saddr.copy_from_slice(&ip[8..24]);
@@ -829,7 +837,7 @@ fn count(map: &PerCpuArray<Counter>, index: u32, len: u64) {
 /// Applies rate limiters and monitor mode, counts, returns the verdict.
 #[inline(always)]
 fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d: Decision) -> u32 {
-    let len = (ctx.data_end() - ctx.data()) as u64;
+    let len = frame_len(ctx) as u64;
     // At most one limiter per packet: a limit rule's own, else the SYN
     // guard for a TCP SYN, else the global limiter; only for packets that a
     // rule or the default policy would pass.
