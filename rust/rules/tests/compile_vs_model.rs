@@ -220,7 +220,7 @@ prop_compose! {
         let mut p = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, if mac { 1 } else { 2 }];
         let (sa, da) = (cidr(v4, s, if v4 { 32 } else { 128 }).addr(), cidr(v4, d, if v4 { 32 } else { 128 }).addr());
         let l4: Vec<u8> = match proto {
-            6 => [&[0x9c, 0x40][..], &port.to_be_bytes(), &[0; 9], &[0x02], &[0; 6]].concat(),
+            6 => [&[0x9c, 0x40][..], &port.to_be_bytes(), &[0; 8], &[0x50, 0x02], &[0; 6]].concat(),
             17 => [&[0x9c, 0x40][..], &port.to_be_bytes(), &[0, 8, 0, 0]].concat(),
             _ => vec![8, 0, 0, 0],
         };
@@ -240,6 +240,13 @@ prop_compose! {
             _ => unreachable!(),
         }
         p.extend(l4);
+        // The IP length fields give the datagram before the cut: a cut in
+        // the L4 header is a bad length, a cut past 11 an L4 header cut
+        // short within a shorter datagram.
+        let cut = cut % 24;
+        let (lo, hi) = if v4 { (16, 14) } else { (18, 54) };
+        let datagram = (p.len() - hi).saturating_sub(cut.saturating_sub(12));
+        p[lo..lo + 2].copy_from_slice(&(datagram as u16).to_be_bytes());
         let keep = p.len().saturating_sub(cut % 12).max(14);
         p.truncate(keep);
         p
