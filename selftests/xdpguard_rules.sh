@@ -373,7 +373,7 @@ EOF
 	if out=$("$XG_CLI" apply "$f" 2>&1); then
 		fail "a bad file was applied"
 	fi
-	[[ $out == *"$f:5: rule 2: src: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?"* ]] ||
+	[[ $out == *"$f:7: rule 2: src: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?"* ]] ||
 		fail "error was: $out"
 	rm -f "$f"
 	expect_ping 192.0.2.2 192.0.2.1 0

@@ -30,11 +30,37 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// An address or a list of them. A list keeps each entry's span, so that
+/// an error names the line of the entry (lists may span many lines).
 enum OneOrMany {
     One(String),
-    Many(Vec<String>),
+    Many(Vec<Spanned<String>>),
+}
+
+impl<'de> Deserialize<'de> for OneOrMany {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = OneOrMany;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address or CIDR, or a list of them")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
+                Ok(OneOrMany::One(s.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<OneOrMany, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<Spanned<String>>()? {
+                    v.push(s);
+                }
+                Ok(OneOrMany::Many(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -62,35 +88,83 @@ struct RawFile {
     rule: Vec<Spanned<RawRule>>,
 }
 
+// Every value keeps its span (toml's `Spanned`): an error about a key
+// names that key's line; only an error about a key that is missing names
+// the table's `[[limit]]` or `[[rule]]` line.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLimit {
-    name: String,
-    #[serde(default)]
-    pps: u32,
-    burst: Option<u32>,
-    #[serde(default)]
-    bps: u64,
-    burst_bytes: Option<u64>,
-    prefix4: Option<u8>,
-    prefix6: Option<u8>,
+    name: Spanned<String>,
+    pps: Option<Spanned<u32>>,
+    burst: Option<Spanned<u32>>,
+    bps: Option<Spanned<u64>>,
+    burst_bytes: Option<Spanned<u64>>,
+    prefix4: Option<Spanned<u8>>,
+    prefix6: Option<Spanned<u8>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRule {
-    action: String,
-    limit: Option<String>,
-    src: Option<OneOrMany>,
-    dst: Option<OneOrMany>,
-    proto: Option<StrOrNum>,
-    sport: Option<StrOrNum>,
-    dport: Option<StrOrNum>,
-    icmp_type: Option<u8>,
-    icmp_code: Option<u8>,
-    src_mac: Option<String>,
-    dst_mac: Option<String>,
+    action: Spanned<String>,
+    limit: Option<Spanned<String>>,
+    src: Option<Spanned<OneOrMany>>,
+    dst: Option<Spanned<OneOrMany>>,
+    proto: Option<Spanned<StrOrNum>>,
+    sport: Option<Spanned<StrOrNum>>,
+    dport: Option<Spanned<StrOrNum>>,
+    icmp_type: Option<Spanned<u8>>,
+    icmp_code: Option<Spanned<u8>>,
+    src_mac: Option<Spanned<String>>,
+    dst_mac: Option<Spanned<String>>,
     comment: Option<String>,
+}
+
+/// The key of a `[[rule]]` an error is about; for `src` and `dst`, which
+/// entry of a list (`None`: the key itself). An error with no key is about
+/// one that is missing, and names the rule's `[[rule]]` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    Action,
+    Limit,
+    Src(Option<usize>),
+    Dst(Option<usize>),
+    Proto,
+    Sport,
+    Dport,
+    IcmpType,
+    SrcMac,
+    DstMac,
+}
+
+/// A rule's error: the key it is about (`None`: a missing one), what is wrong.
+type KeyError = (Option<Key>, String);
+
+fn list_span(v: &Option<Spanned<OneOrMany>>, i: Option<usize>) -> Option<Range<usize>> {
+    let v = v.as_ref()?;
+    match (v.get_ref(), i) {
+        (OneOrMany::Many(items), Some(i)) => items.get(i).map(Spanned::span).or(Some(v.span())),
+        _ => Some(v.span()),
+    }
+}
+
+impl RawRule {
+    /// Where `key` is written (none if it is not).
+    fn span_of(&self, key: Key) -> Option<Range<usize>> {
+        let sp = |v: &Option<Spanned<StrOrNum>>| v.as_ref().map(Spanned::span);
+        match key {
+            Key::Action => Some(self.action.span()),
+            Key::Limit => self.limit.as_ref().map(Spanned::span),
+            Key::Src(i) => list_span(&self.src, i),
+            Key::Dst(i) => list_span(&self.dst, i),
+            Key::Proto => sp(&self.proto),
+            Key::Sport => sp(&self.sport),
+            Key::Dport => sp(&self.dport),
+            Key::IcmpType => self.icmp_type.as_ref().map(Spanned::span),
+            Key::SrcMac => self.src_mac.as_ref().map(Spanned::span),
+            Key::DstMac => self.dst_mac.as_ref().map(Spanned::span),
+        }
+    }
 }
 
 /// Largest burst the program's token arithmetic allows.
@@ -275,56 +349,71 @@ impl RuleSet {
             rs.interfaces.push((name.clone(), deny));
         }
         for l in &raw.limit {
-            let span = l.span();
+            let header = l.span();
             let l = l.get_ref();
-            if rs.limits.iter().any(|x| x.name == l.name) {
-                return Err(cx.err(span, format!("limit \"{}\" is defined twice", l.name)));
+            let name = l.name.get_ref();
+            let at = |v: Option<Range<usize>>| v.unwrap_or_else(|| header.clone());
+            if rs.limits.iter().any(|x| &x.name == name) {
+                return Err(cx.err(l.name.span(), format!("limit \"{name}\" is defined twice")));
             }
-            if l.pps == 0 && l.bps == 0 {
-                return Err(cx.err(span, format!("limit \"{}\": set pps, bps or both", l.name)));
+            let pps = l.pps.as_ref().map_or(0, |v| *v.get_ref());
+            let bps = l.bps.as_ref().map_or(0, |v| *v.get_ref());
+            if pps == 0 && bps == 0 {
+                // A rate written as 0, or none at all (the table's line).
+                let given = l.pps.as_ref().map(Spanned::span);
+                let given = given.or(l.bps.as_ref().map(Spanned::span));
+                return Err(cx.err(at(given), format!("limit \"{name}\": set pps, bps or both")));
             }
             // A burst only means something for a rate that is set.
-            let burst = if l.pps > 0 {
-                l.burst.unwrap_or(l.pps)
+            let burst = if pps > 0 {
+                l.burst.as_ref().map_or(pps, |v| *v.get_ref())
             } else {
                 0
             };
-            let burst_bytes = if l.bps > 0 {
-                l.burst_bytes.unwrap_or(l.bps)
+            let burst_bytes = if bps > 0 {
+                l.burst_bytes.as_ref().map_or(bps, |v| *v.get_ref())
             } else {
                 0
             };
-            if (l.pps > 0 && burst == 0)
-                || (l.bps > 0 && burst_bytes == 0)
-                || burst_bytes > MAX_BURST
-            {
+            let bad_burst = if pps > 0 && burst == 0 {
+                Some(l.burst.as_ref().map(Spanned::span))
+            } else if (bps > 0 && burst_bytes == 0) || burst_bytes > MAX_BURST {
+                // Too big: the burst written, or bps it defaults to.
+                let given = l.burst_bytes.as_ref().map(Spanned::span);
+                Some(given.or(l.bps.as_ref().map(Spanned::span)))
+            } else {
+                None
+            };
+            if let Some(span) = bad_burst {
                 return Err(cx.err(
-                    span,
-                    format!("limit \"{}\": bursts must be 1 to {MAX_BURST}", l.name),
+                    at(span),
+                    format!("limit \"{name}\": bursts must be 1 to {MAX_BURST}"),
                 ));
             }
-            let prefix4 = l.prefix4.unwrap_or(32);
-            let prefix6 = l.prefix6.unwrap_or(128);
+            let prefix4 = l.prefix4.as_ref().map_or(32, |v| *v.get_ref());
+            let prefix6 = l.prefix6.as_ref().map_or(128, |v| *v.get_ref());
             if prefix4 > 32 || prefix6 > 128 {
+                let span = if prefix4 > 32 {
+                    l.prefix4.as_ref().map(Spanned::span)
+                } else {
+                    l.prefix6.as_ref().map(Spanned::span)
+                };
                 return Err(cx.err(
-                    span,
-                    format!(
-                        "limit \"{}\": prefix4 is at most 32, prefix6 at most 128",
-                        l.name
-                    ),
+                    at(span),
+                    format!("limit \"{name}\": prefix4 is at most 32, prefix6 at most 128"),
                 ));
             }
             if rs.limits.len() + 1 >= xdpguard_abi::MAX_LIMITS as usize {
                 return Err(cx.err(
-                    span,
+                    header,
                     format!("at most {} limits", xdpguard_abi::MAX_LIMITS - 1),
                 ));
             }
             rs.limits.push(Limit {
-                name: l.name.clone(),
-                pps: l.pps,
+                name: name.clone(),
+                pps,
                 burst,
-                bps: l.bps,
+                bps,
                 burst_bytes,
                 prefix4,
                 prefix6,
@@ -348,9 +437,12 @@ impl RuleSet {
         rs.syn_limit = raw.syn_limit.as_ref().map(find_limit).transpose()?;
 
         for (i, r) in raw.rule.iter().enumerate() {
-            let span = r.span();
-            let rule = rule_from_raw(r.get_ref(), &rs.limits)
-                .map_err(|m| cx.err(span.clone(), format!("rule {}: {m}", i + 1)))?;
+            let rule = rule_from_raw(r.get_ref(), &rs.limits).map_err(|(key, m)| {
+                // The offending key's line; the `[[rule]]` line for a
+                // missing key.
+                let span = key.and_then(|k| r.get_ref().span_of(k));
+                cx.err(span.unwrap_or(r.span()), format!("rule {}: {m}", i + 1))
+            })?;
             rs.rules.push(rule);
         }
         rs.check().map_err(|(i, m)| match i {
@@ -402,70 +494,99 @@ impl RuleSet {
     }
 }
 
-fn cidrs(v: &Option<OneOrMany>, what: &str) -> Result<Vec<IpNet>, String> {
-    let list: Vec<&String> = match v {
+fn cidrs(
+    v: &Option<Spanned<OneOrMany>>,
+    what: &str,
+    key: fn(Option<usize>) -> Key,
+) -> Result<Vec<IpNet>, KeyError> {
+    let list: Vec<&String> = match v.as_ref().map(Spanned::get_ref) {
         None => return Ok(Vec::new()),
         Some(OneOrMany::One(s)) => vec![s],
-        Some(OneOrMany::Many(v)) => v.iter().collect(),
+        Some(OneOrMany::Many(v)) => v.iter().map(Spanned::get_ref).collect(),
     };
     if list.is_empty() {
-        return Err(format!(
-            "{what} = []: give at least one address, or leave {what} out"
+        return Err((
+            Some(key(None)),
+            format!("{what} = []: give at least one address, or leave {what} out"),
         ));
     }
+    let many =
+        list.len() > 1 || matches!(v.as_ref().map(Spanned::get_ref), Some(OneOrMany::Many(_)));
     list.into_iter()
-        .map(|s| parse_cidr(s).map_err(|e| format!("{what}: {e}")))
+        .enumerate()
+        .map(|(i, s)| {
+            parse_cidr(s).map_err(|e| (Some(key(many.then_some(i))), format!("{what}: {e}")))
+        })
         .collect()
 }
 
-fn rule_from_raw(r: &RawRule, limits: &[Limit]) -> Result<Rule, String> {
-    let action = match r.action.as_str() {
+fn rule_from_raw(r: &RawRule, limits: &[Limit]) -> Result<Rule, KeyError> {
+    let at = |k: Key| move |m: String| (Some(k), m);
+    let action = match r.action.get_ref().as_str() {
         "allow" | "pass" | "accept" => Action::Allow,
         "deny" | "drop" => Action::Deny,
         "limit" => {
-            let name = r
-                .limit
-                .as_ref()
-                .ok_or("action = \"limit\" needs limit = \"NAME\"")?;
+            let name = r.limit.as_ref().ok_or((
+                None,
+                "action = \"limit\" needs limit = \"NAME\"".to_string(),
+            ))?;
+            let name = name.get_ref();
             Action::Limit(limits.iter().position(|l| &l.name == name).ok_or_else(|| {
-                format!("no limit named \"{name}\" (define it in a [[limit]] table)")
+                (
+                    Some(Key::Limit),
+                    format!("no limit named \"{name}\" (define it in a [[limit]] table)"),
+                )
             })?)
         }
         other => {
-            return Err(format!(
-                "action = \"{other}\": use \"allow\", \"deny\" or \"limit\""
+            return Err((
+                Some(Key::Action),
+                format!("action = \"{other}\": use \"allow\", \"deny\" or \"limit\""),
             ))
         }
     };
     if r.limit.is_some() && !matches!(action, Action::Limit(_)) {
-        return Err("limit = ... only goes with action = \"limit\"".into());
+        return Err((
+            Some(Key::Limit),
+            "limit = ... only goes with action = \"limit\"".into(),
+        ));
+    }
+    fn value(v: &Option<Spanned<StrOrNum>>) -> Option<StrOrNumRef<'_>> {
+        v.as_ref().map(|p| as_ref(p.get_ref()))
     }
     let rule = Rule {
         action: Some(action),
-        src: cidrs(&r.src, "src")?,
-        dst: cidrs(&r.dst, "dst")?,
-        proto: r
-            .proto
+        src: cidrs(&r.src, "src", Key::Src)?,
+        dst: cidrs(&r.dst, "dst", Key::Dst)?,
+        proto: value(&r.proto)
+            .map(|p| parse_proto(&p))
+            .transpose()
+            .map_err(at(Key::Proto))?,
+        sport: value(&r.sport)
+            .map(|p| parse_ports(&p, "sport"))
+            .transpose()
+            .map_err(at(Key::Sport))?,
+        dport: value(&r.dport)
+            .map(|p| parse_ports(&p, "dport"))
+            .transpose()
+            .map_err(at(Key::Dport))?,
+        icmp_type: r.icmp_type.as_ref().map(|v| *v.get_ref()),
+        icmp_code: r.icmp_code.as_ref().map(|v| *v.get_ref()),
+        src_mac: r
+            .src_mac
             .as_ref()
-            .map(|p| parse_proto(&as_ref(p)))
-            .transpose()?,
-        sport: r
-            .sport
+            .map(|m| parse_mac(m.get_ref()))
+            .transpose()
+            .map_err(at(Key::SrcMac))?,
+        dst_mac: r
+            .dst_mac
             .as_ref()
-            .map(|p| parse_ports(&as_ref(p), "sport"))
-            .transpose()?,
-        dport: r
-            .dport
-            .as_ref()
-            .map(|p| parse_ports(&as_ref(p), "dport"))
-            .transpose()?,
-        icmp_type: r.icmp_type,
-        icmp_code: r.icmp_code,
-        src_mac: r.src_mac.as_deref().map(parse_mac).transpose()?,
-        dst_mac: r.dst_mac.as_deref().map(parse_mac).transpose()?,
+            .map(|m| parse_mac(m.get_ref()))
+            .transpose()
+            .map_err(at(Key::DstMac))?,
         comment: r.comment.clone(),
     };
-    validate(&rule)?;
+    validate_keyed(&rule)?;
     Ok(rule)
 }
 
@@ -506,68 +627,115 @@ impl RuleSpec {
         let list = |v: &[String]| match v.len() {
             0 => None,
             1 => Some(OneOrMany::One(v[0].clone())),
-            _ => Some(OneOrMany::Many(v.to_vec())),
+            _ => Some(OneOrMany::Many(
+                v.iter().map(|s| Spanned::new(0..0, s.clone())).collect(),
+            )),
         };
-        let num = |v: &Option<String>| v.as_ref().map(|s| StrOrNum::Str(s.clone()));
-        let byte = |v: &Option<String>, what: &str| -> Result<Option<u8>, String> {
+        // Words have no place in a file: no spans.
+        fn none<T>(v: T) -> Spanned<T> {
+            Spanned::new(0..0, v)
+        }
+        let num = |v: &Option<String>| v.as_ref().map(|s| none(StrOrNum::Str(s.clone())));
+        let text = |v: &Option<String>| v.clone().map(none);
+        let byte = |v: &Option<String>, what: &str| -> Result<Option<Spanned<u8>>, String> {
             v.as_ref()
                 .map(|s| {
                     s.parse::<u8>()
+                        .map(none)
                         .map_err(|_| format!("{what} = \"{s}\": use a number 0-255"))
                 })
                 .transpose()
         };
         let raw = RawRule {
-            action: self.action.clone(),
-            limit: self.limit.clone(),
-            src: list(&self.src),
-            dst: list(&self.dst),
+            action: none(self.action.clone()),
+            limit: text(&self.limit),
+            src: list(&self.src).map(none),
+            dst: list(&self.dst).map(none),
             proto: num(&self.proto),
             sport: num(&self.sport),
             dport: num(&self.dport),
             icmp_type: byte(&self.icmp_type, "icmp_type")?,
             icmp_code: byte(&self.icmp_code, "icmp_code")?,
-            src_mac: self.src_mac.clone(),
-            dst_mac: self.dst_mac.clone(),
+            src_mac: text(&self.src_mac),
+            dst_mac: text(&self.dst_mac),
             comment: self.comment.clone(),
         };
-        rule_from_raw(&raw, limits)
+        rule_from_raw(&raw, limits).map_err(|(_, m)| m)
     }
 }
 
 /// Checks one rule's constraints fit together.
 pub(crate) fn validate(rule: &Rule) -> Result<(), String> {
+    validate_keyed(rule).map_err(|(_, m)| m)
+}
+
+/// [`validate`], saying which key is wrong: the one the error is about, or
+/// none when a key the rule needs is missing.
+fn validate_keyed(rule: &Rule) -> Result<(), KeyError> {
     let v4 = |n: &IpNet| matches!(n, IpNet::V4(_));
     let all: Vec<&IpNet> = rule.src.iter().chain(rule.dst.iter()).collect();
+    // Entry `i` of src followed by dst, as a key.
+    let entry = |i: usize| {
+        if i < rule.src.len() {
+            Key::Src((rule.src.len() > 1).then_some(i))
+        } else {
+            Key::Dst((rule.dst.len() > 1).then_some(i - rule.src.len()))
+        }
+    };
     if let Some(first) = all.first() {
         // Address-only lists may mix families: each entry goes to its own
         // family's trie.
-        if !rule.is_address_only() && all.iter().any(|n| v4(n) != v4(first)) {
-            return Err("mixes IPv4 and IPv6 addresses; write one rule per family".into());
+        if !rule.is_address_only() {
+            if let Some(i) = all.iter().position(|n| v4(n) != v4(first)) {
+                return Err((
+                    Some(entry(i)),
+                    "mixes IPv4 and IPv6 addresses; write one rule per family".into(),
+                ));
+            }
         }
     }
     let has_l4 = rule.sport.is_some() || rule.dport.is_some();
     if has_l4 && !matches!(rule.proto, Some(6) | Some(17)) {
-        return Err("sport/dport need proto = \"tcp\" or \"udp\"".into());
+        let key = if rule.sport.is_some() {
+            Key::Sport
+        } else {
+            Key::Dport
+        };
+        return Err((
+            rule.proto.map(|_| key),
+            "sport/dport need proto = \"tcp\" or \"udp\"".into(),
+        ));
     }
     if rule.icmp_code.is_some() && rule.icmp_type.is_none() {
-        return Err("icmp_code needs icmp_type".into());
+        return Err((None, "icmp_code needs icmp_type".into()));
     }
     if rule.icmp_type.is_some() && !matches!(rule.proto, Some(1) | Some(58)) {
-        return Err("icmp_type needs proto = \"icmp\" or \"icmpv6\"".into());
+        return Err((
+            rule.proto.map(|_| Key::IcmpType),
+            "icmp_type needs proto = \"icmp\" or \"icmpv6\"".into(),
+        ));
     }
     if let (Some(p), Some(n)) = (rule.proto, all.first()) {
         if (p == 1 && !v4(n)) || (p == 58 && v4(n)) {
-            return Err("proto and address family disagree (icmp is IPv4, icmpv6 is IPv6)".into());
+            return Err((
+                Some(Key::Proto),
+                "proto and address family disagree (icmp is IPv4, icmpv6 is IPv6)".into(),
+            ));
         }
     }
     let lists = rule.src.len() > 1 || rule.dst.len() > 1;
     if lists && !rule.is_address_only() {
-        return Err(
+        let key = if rule.src.len() > 1 {
+            Key::Src(None)
+        } else {
+            Key::Dst(None)
+        };
+        return Err((
+            Some(key),
             "address lists are only allowed on rules with one src or dst list and nothing else; \
                     split it into one rule per address"
                 .into(),
-        );
+        ));
     }
     Ok(())
 }
@@ -751,7 +919,7 @@ src = ["198.51.100.0/24", "2001:db8::/32"]
     #[test]
     fn errors_name_the_line_and_the_fix() {
         let e = err("default = \"deny\"\n\n[[rule]]\naction = \"deny\"\nsrc = \"10.0.0.1/8\"\n");
-        assert_eq!(e.line, Some(3), "{e}");
+        assert_eq!(e.line, Some(5), "{e}");
         assert!(e.message.contains("did you mean 10.0.0.0/8"), "{e}");
 
         let e = err("[[rule]]\naction = \"deny\"\ndport = 22\n");
@@ -772,6 +940,138 @@ src = ["198.51.100.0/24", "2001:db8::/32"]
         let e = err("deafult = \"deny\"\n");
         assert_eq!(e.line, Some(1), "{e}");
         assert!(e.message.contains("unknown field"), "{e}");
+    }
+
+    /// Line and message of the error `text` gets, after a valid rule 1.
+    fn line_in_rule_2(text: &str) -> (Option<usize>, String) {
+        let file = format!("[[rule]]\naction = \"allow\"\nproto = \"tcp\"\n\n[[rule]]\n{text}");
+        let e = err(&file);
+        (e.line.map(|l| l - 5), e.message)
+    }
+
+    #[test]
+    fn errors_name_the_line_of_the_offending_key() {
+        // (rule 2's text, line within it: 0 is `[[rule]]`, 1 its first key).
+        let cases: &[(&str, usize, &str)] = &[
+            ("action = \"deny\"\nproto = \"tcp\"\ndport = \"30-20\"\n", 3, "rule 2: dport = \"30-20\": the range is backwards"),
+            ("action = \"deny\"\nproto = \"tcp\"\n\ncomment = \"x\"\nsport = 70000\n", 5, "rule 2: sport = 70000: ports are 0 to 65535"),
+            ("comment = \"c\"\naction = \"block\"\n", 2, "rule 2: action = \"block\""),
+            ("action = \"deny\"\nproto = \"tcpp\"\n", 2, "rule 2: proto = \"tcpp\""),
+            ("action = \"deny\"\nsrc = \"10.0.0.1/8\"\n", 2, "rule 2: src: \"10.0.0.1/8\" has host bits set"),
+            ("action = \"deny\"\ndst = []\n", 2, "rule 2: dst = []"),
+            ("action = \"deny\"\nsrc_mac = \"02:00:5e:10:00:01\"\ndst_mac = \"zz\"\n", 3, "rule 2: \"zz\" is not a MAC"),
+            ("action = \"limit\"\nlimit = \"nope\"\n", 2, "rule 2: no limit named \"nope\""),
+            ("action = \"deny\"\nlimit = \"syn\"\n", 2, "rule 2: limit = ... only goes with"),
+            // An entry of a list that spans lines: that entry's line.
+            ("action = \"deny\"\nsrc = [\n  \"192.0.2.0/24\",\n  \"10.0.0.1/8\",\n]\n", 4, "rule 2: src: \"10.0.0.1/8\""),
+            // Keys that do not fit together: the key the error is about.
+            ("action = \"deny\"\nsrc = \"10.0.0.0/8\"\nproto = \"tcp\"\ndst = \"2001:db8::/32\"\n", 4, "rule 2: mixes IPv4 and IPv6"),
+            ("action = \"deny\"\nproto = \"icmp\"\ndport = 22\n", 3, "rule 2: sport/dport need proto"),
+            ("action = \"deny\"\nproto = \"udp\"\nicmp_type = 8\n", 3, "rule 2: icmp_type needs proto"),
+            ("action = \"deny\"\nsrc = \"2001:db8::/32\"\nproto = \"icmp\"\n", 3, "rule 2: proto and address family disagree"),
+            ("action = \"deny\"\nproto = \"tcp\"\nsrc = [\"10.0.0.0/8\", \"10.1.0.0/16\"]\n", 3, "rule 2: address lists are only allowed"),
+            // toml's own errors carry the value's span too.
+            ("action = \"deny\"\nproto = \"icmp\"\nicmp_type = 300\n", 3, "invalid value: integer `300`"),
+            ("action = \"deny\"\n\nbogus = 1\n", 3, "unknown field `bogus`"),
+            // A missing key: the [[rule]] line.
+            ("action = \"limit\"\nsrc = \"10.0.0.0/8\"\n", 0, "rule 2: action = \"limit\" needs limit = \"NAME\""),
+            ("action = \"deny\"\ndport = 22\n", 0, "rule 2: sport/dport need proto"),
+            ("action = \"deny\"\nicmp_type = 8\n", 0, "rule 2: icmp_type needs proto"),
+            ("action = \"deny\"\nproto = \"icmp\"\nicmp_code = 0\n", 0, "rule 2: icmp_code needs icmp_type"),
+            ("proto = \"tcp\"\n", 0, "missing field `action`"),
+        ];
+        for (text, line, msg) in cases {
+            let (l, m) = line_in_rule_2(text);
+            assert_eq!(l, Some(*line), "{text:?}: {m}");
+            assert!(m.starts_with(msg), "{text:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn limit_errors_name_the_line_of_the_offending_key() {
+        let at = |text: &str| {
+            let e = err(&format!("default = \"deny\"\n\n[[limit]]\n{text}"));
+            (e.line.map(|l| l - 3), e.message)
+        };
+        let cases: &[(&str, usize, &str)] = &[
+            (
+                "name = \"a\"\npps = 1\nburst = 0\n",
+                3,
+                "limit \"a\": bursts must be 1",
+            ),
+            (
+                "name = \"a\"\nbps = 10\nburst_bytes = 0\n",
+                3,
+                "limit \"a\": bursts must be 1",
+            ),
+            (
+                "name = \"a\"\nbps = 8589934592\n",
+                2,
+                "limit \"a\": bursts must be 1",
+            ),
+            (
+                "name = \"a\"\nbps = 10\nburst_bytes = 8589934592\n",
+                3,
+                "limit \"a\": bursts must be 1",
+            ),
+            (
+                "name = \"a\"\npps = 1\nprefix6 = 64\nprefix4 = 33\n",
+                4,
+                "limit \"a\": prefix4 is at most 32",
+            ),
+            (
+                "name = \"a\"\npps = 1\nprefix6 = 129\n",
+                3,
+                "limit \"a\": prefix4 is at most 32",
+            ),
+            (
+                "name = \"a\"\npps = 0\n",
+                2,
+                "limit \"a\": set pps, bps or both",
+            ),
+            (
+                "name = \"a\"\npps = 1\n\n[[limit]]\nname = \"a\"\npps = 2\n",
+                5,
+                "limit \"a\" is defined twice",
+            ),
+            // Missing: the [[limit]] line.
+            (
+                "name = \"a\"\nprefix4 = 24\n",
+                0,
+                "limit \"a\": set pps, bps or both",
+            ),
+            ("pps = 1\n", 0, "missing field `name`"),
+        ];
+        for (text, line, msg) in cases {
+            let (l, m) = at(text);
+            assert_eq!(l, Some(*line), "{text:?}: {m}");
+            assert!(m.starts_with(msg), "{text:?}: {m}");
+        }
+    }
+
+    #[test]
+    fn command_line_rules_are_checked_as_file_rules() {
+        let spec = RuleSpec {
+            action: "deny".into(),
+            src: vec!["192.0.2.0/24".into(), "10.0.0.1/8".into()],
+            ..RuleSpec::default()
+        };
+        let e = spec.to_rule(&[]).expect_err("host bits");
+        assert_eq!(
+            e,
+            "src: \"10.0.0.1/8\" has host bits set; did you mean 10.0.0.0/8?"
+        );
+        let spec = RuleSpec {
+            action: "deny".into(),
+            proto: Some("tcp".into()),
+            dport: Some("22".into()),
+            icmp_code: Some("300".into()),
+            ..RuleSpec::default()
+        };
+        assert_eq!(
+            spec.to_rule(&[]).expect_err("code"),
+            "icmp_code = \"300\": use a number 0-255"
+        );
     }
 
     #[test]
