@@ -151,6 +151,78 @@ pub fn module_live() -> bool {
         && dir.join("bpf/prog_id").exists()
 }
 
+/// Whether the module a command opened is still the one loaded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// Loaded and live, with the program and maps the command holds.
+    Current,
+    /// Unloaded, or being unloaded (`initstate` is not `live`).
+    Unloaded,
+    /// Another instance is loaded now: its program or a map has another id.
+    Reloaded,
+}
+
+/// What the module publishes now: program id and maps by name and id, or
+/// `None` when it is not loaded (or not live).
+pub type Published = Option<(u32, Vec<(String, u32)>)>;
+
+/// Compares what a command opened (`prog_id`, `maps` by name and id) with
+/// what the module publishes `now`.
+pub fn compare_opened(prog_id: u32, maps: &[(String, u32)], now: &Published) -> Opened {
+    let Some((now_prog, now_maps)) = now else {
+        return Opened::Unloaded;
+    };
+    let same_maps = maps
+        .iter()
+        .all(|(name, id)| now_maps.iter().any(|(n, i)| n == name && i == id));
+    if *now_prog == prog_id && same_maps {
+        Opened::Current
+    } else {
+        Opened::Reloaded
+    }
+}
+
+/// What `/sys/module/xdpguard` publishes now (`None`: not loaded, or not
+/// live: still loading or being unloaded).
+pub fn published() -> Published {
+    let dir = Path::new(crate::SYSFS);
+    let prog = std::fs::read_to_string(dir.join("prog_id")).ok()?;
+    let prog = prog.trim().parse().ok()?;
+    let maps = crate::pins::module_maps()?;
+    // Read last: `live` after the ids means they were the live module's.
+    module_live().then_some((prog, maps))
+}
+
+/// Whether the module `guard` was opened on is still the one loaded: it is
+/// live, and its program id and the ids of all of `guard`'s maps are
+/// those in sysfs now. Reads three sysfs files; cheap enough to call every
+/// few hundred milliseconds. A command that holds map fds keeps the maps
+/// alive after `rmmod` (a ring buffer then just stays empty), so it
+/// must ask this to notice.
+pub fn opened_state(guard: &crate::Guard) -> Opened {
+    let maps: Vec<(String, u32)> = guard
+        .maps_by_name()
+        .into_iter()
+        .map(|(n, m)| (n, m.id))
+        .collect();
+    compare_opened(guard.prog_id, &maps, &published())
+}
+
+/// `Ok` while the module `guard` was opened on is loaded ([`opened_state`]);
+/// exit 3 otherwise: the not-loaded message after `rmmod`, a reload
+/// message after a reload.
+pub fn still_opened(guard: &crate::Guard) -> Result<(), Failure> {
+    match opened_state(guard) {
+        Opened::Current => Ok(()),
+        Opened::Unloaded => Err(Failure::not_loaded()),
+        Opened::Reloaded => Err(Failure::new(EXIT_NOT_LOADED, RELOADED)),
+    }
+}
+
+/// What the operator reads when the module was reloaded under a command.
+pub const RELOADED: &str = "the xdpguard module was reloaded: its program and maps are \
+     not the ones this command opened; run the command again";
+
 /// Checks the module is loaded (exit 3), then privilege (exit 4).
 pub fn require_module() -> Result<(), Failure> {
     if !Path::new(crate::SYSFS).join("prog_id").exists() {
@@ -196,6 +268,32 @@ mod tests {
         assert_eq!(f.code, EXIT_PRIVILEGE);
         assert!(f.msg.contains("CAP_SYS_ADMIN") && f.msg.contains("CAP_NET_ADMIN"));
         assert!(!f.msg.contains('\n'));
+    }
+
+    #[test]
+    fn a_reload_or_rmmod_is_noticed_by_ids() {
+        let maps = vec![
+            ("xdpg_samples".to_string(), 7),
+            ("xdpg_stats".to_string(), 8),
+        ];
+        let now = |prog: u32, ids: [u32; 2]| -> Published {
+            Some((
+                prog,
+                vec![
+                    ("xdpg_stats".to_string(), ids[1]),
+                    ("xdpg_samples".to_string(), ids[0]),
+                    ("xdpg_new".to_string(), 99),
+                ],
+            ))
+        };
+        assert_eq!(compare_opened(3, &maps, &now(3, [7, 8])), Opened::Current);
+        assert_eq!(compare_opened(3, &maps, &None), Opened::Unloaded);
+        assert_eq!(compare_opened(3, &maps, &now(4, [7, 8])), Opened::Reloaded);
+        // Same program id but another ring buffer: not what was opened.
+        assert_eq!(compare_opened(3, &maps, &now(3, [9, 8])), Opened::Reloaded);
+        // A map the command holds that the module no longer lists.
+        let fewer: Published = Some((3, vec![("xdpg_samples".to_string(), 7)]));
+        assert_eq!(compare_opened(3, &maps, &fewer), Opened::Reloaded);
     }
 
     #[test]

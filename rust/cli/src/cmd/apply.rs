@@ -47,6 +47,9 @@ pub fn load(file: &str) -> Result<RuleSet, Failure> {
 pub fn apply(a: Apply) -> Result<(), Failure> {
     let file = &a.file;
     let rs = load(file)?;
+    // Interface names need no module either: exit 2 before exit 3.
+    super::rules::check_interfaces(&rs.interfaces)
+        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg)))?;
     let guard = ctl::open()?;
     if a.dry_run {
         // What only the compiler (interface names) and the maps (room)

@@ -207,11 +207,11 @@ fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
         let size = f.metadata().map(|m| m.len()).unwrap_or(0);
         (Box::new(f), size)
     };
-    // The module must be there before a long read is worth doing.
-    let guard = ctl::open()?;
     ctl::Progress::phase(&mut bar, &format!("reading {list_name}"), size);
     let list = read_list(shown, input, |b| pb.set_position(b))?;
     let read = start.elapsed();
+    // The whole list is checked (exit 2) before the module is looked for.
+    let guard = ctl::open()?;
 
     let _lock = ctl::lock()?;
     let active = ctl::active(&guard)?;

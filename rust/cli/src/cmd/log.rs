@@ -36,8 +36,25 @@ pub fn warn_if_not_sampling(guard: &Guard) {
     }
 }
 
+/// Checks `--timeout` (exit 2): seconds, 0 or more. Done before the module
+/// is looked for, like every check of the input.
+pub fn check_timeout(timeout: Option<f64>) -> Result<(), Failure> {
+    match timeout {
+        Some(t) if !t.is_finite() || t < 0.0 => Err(Failure::usage(format!(
+            "--timeout {t}: give a number of seconds, 0 or more"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// How often a reader checks that the module it opened is still loaded:
+/// the ring buffer it holds outlives `rmmod` and then stays empty.
+pub const MODULE_CHECK: Duration = Duration::from_millis(400);
+
 /// Polls the sample ring buffer, calling `f` with each sample, until
-/// `count` samples or `timeout` seconds.
+/// `count` samples or `timeout` seconds. Ends with exit 3 when the module
+/// is unloaded or reloaded (checked every [`MODULE_CHECK`]), after the
+/// samples already in the ring buffer.
 pub fn each_sample(
     guard: &Guard,
     count: Option<usize>,
@@ -47,6 +64,7 @@ pub fn each_sample(
     let _reader = xdpguard::ctl::samples_lock()?;
     let mut ring = guard.samples()?;
     let start = Instant::now();
+    let mut checked = start;
     let mut seen = 0;
     let mut err = None;
     loop {
@@ -71,12 +89,17 @@ pub fn each_sample(
         if done {
             return Ok(seen);
         }
+        if checked.elapsed() >= MODULE_CHECK {
+            xdpguard::sys::still_opened(guard)?;
+            checked = Instant::now();
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
 /// Runs `log`.
 pub fn run(a: Args) -> Result<(), Failure> {
+    check_timeout(a.timeout)?;
     let guard = xdpguard::sys::open_guard()?;
     warn_if_not_sampling(&guard);
     let offset = samples::monotonic_offset_ns();

@@ -63,6 +63,25 @@ impl Match {
             && self.limit.is_none()
     }
 
+    /// Checks what the words alone decide, before the module is looked for
+    /// (exit 2 first, then 3): all of [`Match::rule`] but whether the
+    /// limiter named exists, which only the active set knows.
+    pub fn precheck(&self, action: &str, comment: Option<String>) -> Result<(), String> {
+        let mut rs = RuleSet::default();
+        if let Some(name) = &self.limit {
+            rs.limits.push(Limit {
+                name: name.clone(),
+                pps: 1,
+                burst: 1,
+                bps: 0,
+                burst_bytes: 0,
+                prefix4: 32,
+                prefix6: 128,
+            });
+        }
+        self.rule(action, comment, &rs).map(|_| ())
+    }
+
     /// The rule `ACTION` plus these options mean, checked like a file's.
     pub fn rule(
         &self,
@@ -247,8 +266,27 @@ fn same(a: &Rule, b: &Rule) -> bool {
     }
 }
 
+/// The checks of the compiler that need no module (the interfaces named
+/// exist), before the module is looked for.
+pub fn check_interfaces(interfaces: &[(String, bool)]) -> Result<(), Failure> {
+    let only = RuleSet {
+        interfaces: interfaces.to_vec(),
+        ..RuleSet::default()
+    };
+    xdpguard_rules::compile(&only, 0, &xdpguard::ifindex)
+        .map(|_| ())
+        .map_err(Failure::usage)
+}
+
 /// Runs `xdpguard add`.
 pub fn add(a: Add) -> Result<(), Failure> {
+    // The words first (exit 2), then the module (exit 3).
+    a.what
+        .precheck(&a.action, a.comment.clone())
+        .map_err(|m| Failure::usage(format!("add: {m}")))?;
+    if a.at == Some(0) {
+        return Err(Failure::usage("add: --at 0: rule numbers start at 1"));
+    }
     edit(a.dry_run, |rs| {
         let rule = a
             .what
@@ -279,6 +317,20 @@ pub fn add(a: Add) -> Result<(), Failure> {
 
 /// Runs `xdpguard delete`.
 pub fn delete(d: Delete) -> Result<(), Failure> {
+    // The words first (exit 2), then the module (exit 3).
+    match d.rule.parse::<usize>() {
+        Ok(_) if !d.what.is_empty() => {
+            return Err(Failure::usage(
+                "delete: give a rule number or an action with options, not both",
+            ))
+        }
+        Ok(0) => return Err(Failure::usage("delete: no rule 0: rule numbers start at 1")),
+        Ok(_) => {}
+        Err(_) => d
+            .what
+            .precheck(&d.rule, None)
+            .map_err(|m| Failure::usage(format!("delete: {m}")))?,
+    }
     edit(d.dry_run, |rs| {
         if let Ok(n) = d.rule.parse::<usize>() {
             if !d.what.is_empty() {
@@ -369,73 +421,138 @@ fn limiter_ref(rs: &RuleSet, v: &str, what: &str) -> Result<Option<usize>, Failu
         })
 }
 
+/// A setting as the words of `set KEY VALUE` give it, checked; limiter
+/// names are looked up in the active set later.
+enum Setting {
+    Default(bool),
+    Malformed(bool),
+    Monitor(bool),
+    Fragments(Fragments),
+    Samples(u16),
+    SynLimit(String),
+    GlobalLimit(String),
+    /// Interface name, policy (`None`: remove it).
+    Interface(String, Option<bool>),
+}
+
+/// Parses `set`'s words (exit 2), before the module is looked for.
+fn parse_setting(s: &Set) -> Result<Setting, Failure> {
+    let one = || -> Result<&str, Failure> {
+        match s.value.as_slice() {
+            [v] => Ok(v.as_str()),
+            _ => Err(Failure::usage(format!("set {}: takes one value", s.key))),
+        }
+    };
+    Ok(match s.key.as_str() {
+        "default" => Setting::Default(policy(one()?, "default")?),
+        "malformed" => Setting::Malformed(policy(one()?, "malformed")?),
+        "monitor" => Setting::Monitor(match one()? {
+            "on" | "true" | "yes" => true,
+            "off" | "false" | "no" => false,
+            v => return Err(Failure::usage(format!("set monitor {v}: use on or off"))),
+        }),
+        "fragments" => Setting::Fragments(match one()? {
+            "l3" | "l3-only" => Fragments::L3Only,
+            "drop" | "deny" => Fragments::Drop,
+            "pass" | "allow" => Fragments::Pass,
+            v => {
+                return Err(Failure::usage(format!(
+                    "set fragments {v}: use l3, drop or pass"
+                )))
+            }
+        }),
+        "samples" => {
+            let v = one()?;
+            Setting::Samples(
+                v.parse().map_err(|_| {
+                    Failure::usage(format!("set samples {v}: use a number 0-65535"))
+                })?,
+            )
+        }
+        "syn-limit" | "syn_limit" => Setting::SynLimit(one()?.to_string()),
+        "global-limit" | "global_limit" => Setting::GlobalLimit(one()?.to_string()),
+        "interface" => {
+            let [name, v] = s.value.as_slice() else {
+                return Err(Failure::usage(
+                    "set interface IFNAME allow|deny|none: give a name and a policy",
+                ));
+            };
+            if name.is_empty() || name.len() > 15 {
+                return Err(Failure::usage(format!(
+                    "set interface \"{name}\": names are 1 to 15 bytes"
+                )));
+            }
+            let deny = match v.as_str() {
+                "none" => None,
+                v => Some(policy(v, "interface")?),
+            };
+            if let Some(deny) = deny {
+                // A policy for an interface that does not exist would not
+                // compile; that of one that went away can still be removed.
+                check_interfaces(&[(name.clone(), deny)])?;
+            }
+            Setting::Interface(name.clone(), deny)
+        }
+        k => {
+            return Err(Failure::usage(format!(
+                "set {k}: unknown setting (default, monitor, malformed, fragments, samples, \
+                 syn-limit, global-limit, interface)"
+            )))
+        }
+    })
+}
+
 /// Runs `xdpguard set`.
 pub fn set(s: Set) -> Result<(), Failure> {
+    // The words first (exit 2), then the module (exit 3).
+    let setting = parse_setting(&s)?;
     edit(s.dry_run, |rs| {
-        let one = || -> Result<&str, Failure> {
-            match s.value.as_slice() {
-                [v] => Ok(v.as_str()),
-                _ => Err(Failure::usage(format!("set {}: takes one value", s.key))),
-            }
-        };
-        match s.key.as_str() {
-            "default" => rs.default_deny = policy(one()?, "default")?,
-            "malformed" => rs.malformed_deny = policy(one()?, "malformed")?,
-            "monitor" => {
-                rs.monitor = match one()? {
-                    "on" | "true" | "yes" => true,
-                    "off" | "false" | "no" => false,
-                    v => return Err(Failure::usage(format!("set monitor {v}: use on or off"))),
-                }
-            }
-            "fragments" => {
-                rs.fragments = match one()? {
-                    "l3" | "l3-only" => Fragments::L3Only,
-                    "drop" | "deny" => Fragments::Drop,
-                    "pass" | "allow" => Fragments::Pass,
-                    v => {
-                        return Err(Failure::usage(format!(
-                            "set fragments {v}: use l3, drop or pass"
-                        )))
-                    }
-                }
-            }
-            "samples" => {
-                let v = one()?;
-                rs.samples = v
-                    .parse()
-                    .map_err(|_| Failure::usage(format!("set samples {v}: use a number 0-65535")))?
-            }
-            "syn-limit" | "syn_limit" => rs.syn_limit = limiter_ref(rs, one()?, "syn-limit")?,
-            "global-limit" | "global_limit" => {
-                rs.global_limit = limiter_ref(rs, one()?, "global-limit")?
-            }
-            "interface" => {
-                let [name, v] = s.value.as_slice() else {
-                    return Err(Failure::usage(
-                        "set interface IFNAME allow|deny|none: give a name and a policy",
-                    ));
-                };
-                if name.is_empty() || name.len() > 15 {
-                    return Err(Failure::usage(format!(
-                        "set interface \"{name}\": names are 1 to 15 bytes"
-                    )));
-                }
-                rs.interfaces.retain(|(n, _)| n != name);
-                if v != "none" {
-                    rs.interfaces.push((name.clone(), policy(v, "interface")?));
+        match setting {
+            Setting::Default(d) => rs.default_deny = d,
+            Setting::Malformed(d) => rs.malformed_deny = d,
+            Setting::Monitor(m) => rs.monitor = m,
+            Setting::Fragments(f) => rs.fragments = f,
+            Setting::Samples(n) => rs.samples = n,
+            Setting::SynLimit(v) => rs.syn_limit = limiter_ref(rs, &v, "syn-limit")?,
+            Setting::GlobalLimit(v) => rs.global_limit = limiter_ref(rs, &v, "global-limit")?,
+            Setting::Interface(name, deny) => {
+                rs.interfaces.retain(|(n, _)| n != &name);
+                if let Some(deny) = deny {
+                    rs.interfaces.push((name, deny));
                     rs.interfaces.sort();
                 }
-            }
-            k => {
-                return Err(Failure::usage(format!(
-                    "set {k}: unknown setting (default, monitor, malformed, fragments, samples, \
-                     syn-limit, global-limit, interface)"
-                )))
             }
         }
         Ok(format!("set {} {}", s.key, s.value.join(" ")))
     })
+}
+
+/// A limiter's own checks (bursts, prefix lengths) are the file's: a set
+/// with it alone goes through the file format (exit 2).
+fn check_limiter(l: &Limit) -> Result<(), Failure> {
+    let alone = RuleSet {
+        limits: vec![l.clone()],
+        ..RuleSet::default()
+    };
+    RuleSet::from_toml(&alone.to_toml())
+        .map(|_| ())
+        .map_err(|e| Failure::usage(format!("limiter add {}: {}", l.name, e.message)))
+}
+
+/// Defines (or redefines) `new` in `rs`.
+fn limiter_add(rs: &mut RuleSet, new: Limit) -> Result<String, Failure> {
+    let name = new.name.clone();
+    match rs.limits.iter().position(|x| x.name == name) {
+        Some(i) => rs.limits[i] = new,
+        None => rs.limits.push(new),
+    }
+    // With the others too (how many there may be): the file format again.
+    *rs = RuleSet::from_toml(&rs.to_toml())
+        .map_err(|e| Failure::usage(format!("limiter add {name}: {}", e.message)))?;
+    Ok(format!(
+        "limiter {}",
+        ctl::limit_text(&rs.limits[rs.limits.iter().position(|x| x.name == name).unwrap_or(0)])
+    ))
 }
 
 /// Runs `xdpguard limiter add|delete`.
@@ -450,7 +567,8 @@ pub fn limiter(l: Limiter) -> Result<(), Failure> {
             prefix4,
             prefix6,
             dry_run,
-        } => edit(dry_run, |rs| {
+        } => {
+            // The words first (exit 2), then the module (exit 3).
             if pps.is_none() && bps.is_none() {
                 return Err(Failure::usage(format!(
                     "limiter add {name}: give --pps and/or --bps"
@@ -465,21 +583,9 @@ pub fn limiter(l: Limiter) -> Result<(), Failure> {
                 prefix4: prefix4.unwrap_or(32),
                 prefix6: prefix6.unwrap_or(128),
             };
-            match rs.limits.iter().position(|x| x.name == name) {
-                Some(i) => rs.limits[i] = new,
-                None => rs.limits.push(new),
-            }
-            // A limiter's checks (bursts, prefix lengths, how many) are the
-            // file's: go through the file format.
-            *rs = RuleSet::from_toml(&rs.to_toml())
-                .map_err(|e| Failure::usage(format!("limiter add {name}: {}", e.message)))?;
-            Ok(format!(
-                "limiter {}",
-                ctl::limit_text(
-                    &rs.limits[rs.limits.iter().position(|x| x.name == name).unwrap_or(0)]
-                )
-            ))
-        }),
+            check_limiter(&new)?;
+            edit(dry_run, |rs| limiter_add(rs, new))
+        }
         Limiter::Delete { name, dry_run } => edit(dry_run, |rs| {
             let i = rs
                 .limits
@@ -706,5 +812,146 @@ mod tests {
             .expect("valid");
         assert!(r.is_address_only());
         assert_eq!(r.src.len(), 2);
+    }
+}
+
+/// Every command checks its words and files before it looks for the
+/// module: bad input is exit 2 naming what is wrong, loaded module or not
+/// (on a host without the module, looking first would give exit 3).
+#[cfg(test)]
+mod input_before_module {
+    use clap::Parser;
+
+    /// The failure of `xdpguard ARGS...`.
+    fn fails(args: &[&str]) -> xdpguard::sys::Failure {
+        let argv = std::iter::once("xdpguard").chain(args.iter().copied());
+        let cli = crate::Cli::try_parse_from(argv).expect("clap accepts the words");
+        crate::run(cli).expect_err("must fail")
+    }
+
+    fn file(name: &str, text: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("xdpguard-input-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("temp file");
+        p.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn bad_words_and_files_are_exit_2_naming_them() {
+        let bad_rules = file(
+            "bad.toml",
+            "[[rule]]\naction = \"deny\"\n\nsrc = \"10.0.0.1/8\"\n",
+        );
+        let no_iface = file(
+            "iface.toml",
+            "[interfaces]\nxgnosuch0 = \"deny\"\n\n[[rule]]\naction = \"deny\"\nsrc = \"192.0.2.1\"\n",
+        );
+        let bad_list = file("list.txt", "192.0.2.1\n# ok\n10.0.0.1/8\n");
+        let cases: Vec<(Vec<&str>, String)> = vec![
+            (
+                vec!["add", "dny", "--src", "1.2.3.4"],
+                "add: action = \"dny\"".into(),
+            ),
+            (
+                vec!["add", "deny", "--src", "10.0.0.1/8"],
+                "did you mean 10.0.0.0/8".into(),
+            ),
+            (vec!["add", "deny", "--dport", "22"], "need proto".into()),
+            (
+                vec!["add", "deny", "--proto", "tcp", "--dport", "70000"],
+                "70000".into(),
+            ),
+            (
+                vec!["add", "deny", "--src-mac", "zz"],
+                "\"zz\" is not a MAC".into(),
+            ),
+            (
+                vec!["add", "allow", "--limit", "syn"],
+                "limit = ... only goes with".into(),
+            ),
+            (
+                vec!["add", "deny", "--src", "192.0.2.1", "--at", "0"],
+                "--at 0".into(),
+            ),
+            (vec!["delete", "0"], "no rule 0".into()),
+            (vec!["delete", "2", "--src", "192.0.2.1"], "not both".into()),
+            (
+                vec!["delete", "dny", "--src", "192.0.2.1"],
+                "delete: action = \"dny\"".into(),
+            ),
+            (vec!["set", "default", "maybe"], "set default maybe".into()),
+            (
+                vec!["set", "monitor", "on", "off"],
+                "takes one value".into(),
+            ),
+            (vec!["set", "samples", "70000"], "set samples 70000".into()),
+            (
+                vec!["set", "fragments", "some"],
+                "set fragments some".into(),
+            ),
+            (
+                vec!["set", "colour", "red"],
+                "set colour: unknown setting".into(),
+            ),
+            (
+                vec!["set", "interface", "xgnosuch0", "deny"],
+                "\"xgnosuch0\"".into(),
+            ),
+            (
+                vec!["set", "interface", "a-name-of-16-byt", "deny"],
+                "1 to 15 bytes".into(),
+            ),
+            (
+                vec!["limiter", "add", "syn"],
+                "give --pps and/or --bps".into(),
+            ),
+            (
+                vec!["limiter", "add", "syn", "--pps", "5", "--burst", "0"],
+                "bursts must be".into(),
+            ),
+            (
+                vec!["limiter", "add", "syn", "--pps", "5", "--prefix4", "33"],
+                "prefix4".into(),
+            ),
+            (
+                vec!["import", "--deny", &bad_list],
+                format!("{bad_list}:3: '10.0.0.1/8'"),
+            ),
+            (
+                vec!["import", "--deny", "/nonexistent/list"],
+                "/nonexistent/list".into(),
+            ),
+            (
+                vec!["apply", &bad_rules],
+                format!("{bad_rules}:4: rule 1: src:"),
+            ),
+            (
+                vec!["apply", "--dry-run", &bad_rules],
+                format!("{bad_rules}:4:"),
+            ),
+            (
+                vec!["apply", &no_iface],
+                "no interface named \"xgnosuch0\"".into(),
+            ),
+            (vec!["check", &bad_rules], format!("{bad_rules}:4:")),
+            (vec!["log", "--timeout=-1"], "--timeout -1".into()),
+            (vec!["log", "--timeout", "NaN"], "--timeout NaN".into()),
+            (
+                vec!["capture", "-w", "/dev/null", "--timeout", "inf"],
+                "--timeout inf".into(),
+            ),
+            (vec!["top", "--interval", "0"], "--interval".into()),
+            (vec!["pin", "--wait=-1"], "--wait".into()),
+        ];
+        for (args, want) in &cases {
+            let f = fails(args);
+            assert_eq!(f.code, xdpguard::sys::EXIT_USAGE, "{args:?}: {}", f.msg);
+            assert!(
+                f.msg.contains(want.as_str()),
+                "{args:?}: {:?} lacks {want:?}",
+                f.msg
+            );
+        }
     }
 }

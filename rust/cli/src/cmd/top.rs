@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use xdpguard::{
     rates::{self, Rate},
     samples,
-    sys::Failure,
+    sys::{self, Failure, Opened},
     sysfs, Guard,
 };
 use xdpguard_abi::*;
@@ -173,13 +173,27 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let mut prev = snapshot(&guard)?;
     let mut n = 0;
     while a.count.is_none_or(|c| n < c) {
-        std::thread::sleep(Duration::from_secs_f64(a.interval));
-        if !guard.is_current() {
-            // The module was unloaded (exit 3) or reloaded: the maps held
-            // count nothing any more, so start over on the new ones.
-            guard = xdpguard::sys::open_guard()?;
-            prev = snapshot(&guard)?;
-            continue;
+        // The interval in short naps, each followed by a look at the
+        // module: an rmmod ends `top` within one nap, whatever the interval.
+        let end = prev.at + Duration::from_secs_f64(a.interval);
+        let state = loop {
+            let left = end.saturating_duration_since(Instant::now());
+            std::thread::sleep(left.min(super::log::MODULE_CHECK));
+            let state = sys::opened_state(&guard);
+            if state != Opened::Current || Instant::now() >= end {
+                break state;
+            }
+        };
+        match state {
+            Opened::Current => {}
+            Opened::Unloaded => return Err(Failure::not_loaded()),
+            Opened::Reloaded => {
+                // The maps held count nothing any more: start over on the
+                // new module's.
+                guard = sys::open_guard()?;
+                prev = snapshot(&guard)?;
+                continue;
+            }
         }
         let now = snapshot(&guard)?;
         let v = rates_between(&prev, &now);
