@@ -208,14 +208,20 @@ pub fn opened_state(guard: &crate::Guard) -> Opened {
     compare_opened(guard.prog_id, &maps, &published())
 }
 
+/// Whether a module is loading (`initstate` is `coming`).
+pub fn module_coming() -> bool {
+    std::fs::read_to_string(Path::new(MODULE_DIR).join("initstate"))
+        .is_ok_and(|s| s.trim() == "coming")
+}
+
 /// `Ok` while the module `guard` was opened on is loaded ([`opened_state`]);
 /// exit 3 otherwise: the not-loaded message after `rmmod`, a reload
-/// message after a reload.
+/// message after a reload (or while another module is loading).
 pub fn still_opened(guard: &crate::Guard) -> Result<(), Failure> {
     match opened_state(guard) {
         Opened::Current => Ok(()),
-        Opened::Unloaded => Err(Failure::not_loaded()),
-        Opened::Reloaded => Err(Failure::new(EXIT_NOT_LOADED, RELOADED)),
+        Opened::Unloaded if !module_coming() => Err(Failure::not_loaded()),
+        Opened::Unloaded | Opened::Reloaded => Err(Failure::new(EXIT_NOT_LOADED, RELOADED)),
     }
 }
 

@@ -179,9 +179,14 @@ pub fn run(a: Args) -> Result<(), Failure> {
         let state = loop {
             let left = end.saturating_duration_since(Instant::now());
             std::thread::sleep(left.min(super::log::MODULE_CHECK));
-            let state = sys::opened_state(&guard);
-            if state != Opened::Current || Instant::now() >= end {
-                break state;
+            match sys::opened_state(&guard) {
+                // After a quick reload the new module may still be
+                // initialising: wait for it.
+                Opened::Unloaded if sys::module_coming() => {
+                    std::thread::sleep(super::log::MODULE_CHECK)
+                }
+                Opened::Current if Instant::now() < end => {}
+                state => break state,
             }
         };
         match state {
