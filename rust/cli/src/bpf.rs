@@ -17,12 +17,13 @@ const BPF_MAP_GET_FD_BY_ID: i64 = 14;
 const BPF_MAP_LOOKUP_BATCH: i64 = 24;
 const BPF_MAP_UPDATE_BATCH: i64 = 26;
 const BPF_MAP_DELETE_BATCH: i64 = 27;
+const BPF_MAP_CREATE: i64 = 0;
 const BPF_PROG_LOAD: i64 = 5;
 const BPF_OBJ_PIN: i64 = 6;
 const BPF_OBJ_GET: i64 = 7;
 const BPF_OBJ_GET_INFO_BY_FD: i64 = 15;
 
-use xdpguard_abi::uapi::{obj_name, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP};
+use xdpguard_abi::uapi::{obj_name, MapCreateAttr, ProgLoadAttr, BPF_PROG_TYPE_XDP, BPF_XDP};
 
 #[repr(C)]
 #[derive(Default)]
@@ -112,6 +113,7 @@ impl Attr for IdAttr {}
 impl Attr for BatchAttr {}
 impl Attr for TestRunAttr {}
 impl Attr for ProgLoadAttr {}
+impl Attr for MapCreateAttr {}
 
 fn sys_bpf<T: Attr>(cmd: i64, attr: &mut T) -> io::Result<i64> {
     // SAFETY: `attr` is a live `repr(C)` prefix of `union bpf_attr` for
@@ -200,6 +202,23 @@ pub struct Map {
 }
 
 impl Map {
+    /// Creates a map as `spec` describes (the module creates the real
+    /// ones; tests without the module make their own).
+    pub fn create(spec: &xdpguard_abi::MapSpec) -> io::Result<Map> {
+        let mut a = MapCreateAttr {
+            map_type: spec.map_type,
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            map_flags: spec.flags,
+            map_name: obj_name(spec.name),
+            ..Default::default()
+        };
+        let fd = owned(sys_bpf(BPF_MAP_CREATE, &mut a)?);
+        let id = map_info_of(&fd)?.id;
+        Ok(Map { fd, id })
+    }
+
     /// Opens map `id` (needs CAP_SYS_ADMIN).
     pub fn from_id(id: u32) -> io::Result<Map> {
         let mut a = IdAttr {
@@ -296,6 +315,58 @@ impl Map {
             .chunks(per_entry)
             .map(|c| percpu_values(c, cpus))
             .collect())
+    }
+
+    /// Entries `first..first + n` of an array map (not per-CPU), in
+    /// `BPF_MAP_LOOKUP_BATCH` calls of at most 64k entries; falls back to
+    /// one lookup per index where the kernel has no batch lookup.
+    pub fn lookup_range<V: Pod + Default>(&self, first: u32, n: u32) -> io::Result<Vec<V>> {
+        const CHUNK: u32 = 1 << 16;
+        let mut out: Vec<V> = Vec::with_capacity(n as usize);
+        let mut keys = vec![0u32; CHUNK.min(n) as usize];
+        let mut vals = vec![V::default(); CHUNK.min(n) as usize];
+        while (out.len() as u32) < n {
+            let at = first + out.len() as u32;
+            let want = (n - out.len() as u32).min(CHUNK);
+            // The batch starts at the index after `in_batch` (none: at 0).
+            let before = at.wrapping_sub(1);
+            let mut next = 0u32;
+            let mut a = BatchAttr {
+                in_batch: if at == 0 { 0 } else { ptr(&before) },
+                out_batch: &mut next as *mut u32 as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: vals.as_mut_ptr() as u64,
+                count: want,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
+                Ok(_) => {}
+                // The end of the array (a short count is caught below).
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                Err(e)
+                    if out.is_empty()
+                        && matches!(
+                            e.raw_os_error(),
+                            Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
+                        ) =>
+                {
+                    return (first..first.saturating_add(n))
+                        .map(|i| Ok(self.lookup::<u32, V>(&i)?.unwrap_or_default()))
+                        .collect();
+                }
+                Err(e) => return Err(e),
+            }
+            let got = (a.count as usize).min(want as usize);
+            if got != want as usize || !keys[..got].iter().copied().eq(at..at + want) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("batch lookup of {want} entries from {at} returned {got}"),
+                ));
+            }
+            out.extend_from_slice(&vals[..got]);
+        }
+        Ok(out)
     }
 
     /// Inserts or replaces `key`.

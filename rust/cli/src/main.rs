@@ -17,7 +17,7 @@ mod generate;
 #[command(
     version,
     about,
-    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply --dry-run rules.toml\n  xdpguard apply rules.toml\n  xdpguard add deny --src 10.0.0.0/8 --proto tcp --dport 22\n  xdpguard list\n  xdpguard import --deny blocklist.txt\n  xdpguard export > saved.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
+    after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply --dry-run rules.toml\n  xdpguard apply rules.toml\n  xdpguard add deny --src 10.0.0.0/8 --proto tcp --dport 22\n  xdpguard list\n  xdpguard verify\n  xdpguard import --deny blocklist.txt\n  xdpguard export > saved.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,6 +48,9 @@ enum Cmd {
     Limiter(cmd::rules::Limiter),
     /// Import a list of addresses (one per line) as a deny or allow rule.
     Import(cmd::import::Import),
+    /// Check that both generations of the rule maps hold exactly what
+    /// xdpguard wrote (lists every entry another program changed).
+    Verify(cmd::verify::Verify),
     /// Print samples of dropped packets as they come (rate-limited by the
     /// rule set's `samples` setting).
     #[command(
@@ -113,6 +116,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Set(x) => return cmd::rules::set(x),
         Cmd::Limiter(l) => return cmd::rules::limiter(l),
         Cmd::Import(i) => return cmd::import::import(i),
+        Cmd::Verify(v) => return cmd::verify::run(v),
         Cmd::Log(a) => cmd::log::run(a)?,
         Cmd::Capture(a) => cmd::capture::run(a)?,
         Cmd::Pin(a) => cmd::pin::pin(a)?,

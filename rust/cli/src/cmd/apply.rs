@@ -70,6 +70,8 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    // A module that goes away while this waits or writes ends it (exit 3).
+    ctl::watch(&guard);
     let _lock = ctl::lock()?;
     // commit compiles (and so checks) all of it before touching anything.
     let done = ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| match e.code {
@@ -86,7 +88,21 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
         done.macs,
         done.generation
     );
+    restored_note(&done);
     Ok(())
+}
+
+/// The line saying what a commit put back that another program had
+/// changed (nothing when it changed nothing).
+pub fn restored_note(done: &ctl::Committed) {
+    if done.restored > 0 {
+        println!(
+            "restored {} map entr{} of the idle generation that another program had changed \
+             (xdpguard verify shows such changes)",
+            done.restored,
+            if done.restored == 1 { "y" } else { "ies" }
+        );
+    }
 }
 
 /// Runs `xdpguard export`.

@@ -212,6 +212,9 @@ fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
     let read = start.elapsed();
     // The whole list is checked (exit 2) before the module is looked for.
     let guard = ctl::open()?;
+    // A module that goes away while this waits, compiles or writes ends it
+    // (exit 3) within a second.
+    ctl::watch(&guard);
 
     let _lock = ctl::lock()?;
     let active = ctl::active(&guard)?;
@@ -278,6 +281,7 @@ fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
         done.write.as_secs_f64(),
         done.generation
     );
+    super::apply::restored_note(&done);
     Ok(())
 }
 

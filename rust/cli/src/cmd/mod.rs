@@ -11,3 +11,4 @@ pub mod pin;
 pub mod rules;
 pub mod status;
 pub mod top;
+pub mod verify;

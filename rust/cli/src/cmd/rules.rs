@@ -228,6 +228,10 @@ fn edit(
     change: impl FnOnce(&mut RuleSet) -> Result<String, Failure>,
 ) -> Result<(), Failure> {
     let guard = ctl::open()?;
+    if !dry_run {
+        // A module that goes away while this waits or writes ends it (exit 3).
+        ctl::watch(&guard);
+    }
     let _lock = ctl::lock()?;
     let active = ctl::active(&guard)?;
     let mut rs = active.rules.clone();
@@ -250,7 +254,10 @@ fn edit(
     }
     match done {
         None => println!("{what}; nothing applied (--dry-run)"),
-        Some(d) => println!("{what}; generation {} active", d.generation),
+        Some(d) => {
+            println!("{what}; generation {} active", d.generation);
+            super::apply::restored_note(&d);
+        }
     }
     Ok(())
 }
@@ -670,6 +677,9 @@ pub fn list(l: List) -> Result<(), Failure> {
     let n = (rs.rules.len() as u32).min(RULES_PER_GENERATION);
     // The counters of the generation read, even if an apply switched since.
     let counters = guard.generation_rule_counters(active.generation, n)?;
+    // What packets see is the maps, not the record: entries another
+    // program changed are reported (exit 1).
+    let check = ctl::verify(&guard, false, true)?;
     let origin = match active.origin {
         ctl::Origin::Fresh => "fresh",
         ctl::Origin::Recorded => "recorded",
@@ -708,9 +718,12 @@ pub fn list(l: List) -> Result<(), Failure> {
             "interfaces": ifaces,
             "limits": limits,
             "rules": rules,
+            "clean": check.clean(),
+            "drift": super::verify::gen_json(&check.gens[0]),
+            "foreign": super::verify::foreign_json(&check),
         });
         println!("{out}");
-        return Ok(());
+        return report_drift(&check);
     }
     let s: Vec<String> = ctl::settings(rs)
         .into_iter()
@@ -744,7 +757,25 @@ pub fn list(l: List) -> Result<(), Failure> {
         active.generation,
         active.tag
     );
-    Ok(())
+    report_drift(&check)
+}
+
+/// Exit 1, with the entries on standard error, if the active generation
+/// is not what xdpguard wrote (`list`, `status`).
+pub fn report_drift(check: &ctl::Verification) -> Result<(), Failure> {
+    let Some(f) = ctl::drift_failure(check) else {
+        return Ok(());
+    };
+    let a = &check.gens[0];
+    if !a.drift.is_empty() || !check.foreign.is_empty() {
+        eprintln!(
+            "xdpguard: generation {} (active) is not what xdpguard wrote:",
+            a.generation
+        );
+        super::verify::print_drift(&a.drift, 20, true);
+        super::verify::print_drift(&check.foreign, 20, true);
+    }
+    Err(f)
 }
 
 #[cfg(test)]

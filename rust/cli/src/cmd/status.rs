@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::{json, Map as JMap, Value};
 use xdpguard::{
+    ctl,
     pins::{self, PIN_DIR},
     sys,
     sys::Failure,
@@ -78,8 +79,9 @@ fn module_json(loaded: bool) -> Value {
     })
 }
 
-/// Gathers everything `status` shows.
-fn gather(guard: &Guard) -> Result<Value, Failure> {
+/// Gathers everything `status` shows, and the check of the active
+/// generation against xdpguard's record (by digest).
+fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
     let err = |what: &str| {
         let what = what.to_string();
         move |e: std::io::Error| Failure::from(format!("{what}: {e}"))
@@ -171,6 +173,21 @@ fn gather(guard: &Guard) -> Result<Value, Failure> {
         })
         .collect();
 
+    // Whether the active generation holds what xdpguard wrote: a digest
+    // of it against the recorded one (entries: `xdpguard verify`).
+    let check = ctl::verify(guard, false, false)?;
+    let a = &check.gens[0];
+    let drift = json!({
+        "generation": a.generation,
+        "checked": a.checked,
+        "clean": check.clean(),
+        "origin": a.origin,
+        "maps": a.maps,
+        "entries": check.entries(),
+        "foreign": check.foreign.len(),
+        "note": a.note,
+    });
+
     let stats = guard.counters(MAP_STATS, STAT_COUNT)?;
     let counters: JMap<String, Value> = STAT_NAMES
         .iter()
@@ -178,19 +195,23 @@ fn gather(guard: &Guard) -> Result<Value, Failure> {
         .map(|(n, c)| (n.to_string(), counter(c)))
         .collect();
 
-    Ok(json!({
-        "module": module_json(true),
-        "interfaces": interfaces,
-        "program": {
-            "id": prog.id, "name": prog.name, "jited": prog.jited_len > 0,
-            "jited_bytes": prog.jited_len, "xlated_bytes": prog.xlated_len,
-            "verified_insns": prog.verified_insns,
-        },
-        "maps": maps,
-        "pins": pins_json(Some(&module_maps)),
-        "ruleset": ruleset,
-        "counters": counters,
-    }))
+    Ok((
+        json!({
+            "module": module_json(true),
+            "interfaces": interfaces,
+            "program": {
+                "id": prog.id, "name": prog.name, "jited": prog.jited_len > 0,
+                "jited_bytes": prog.jited_len, "xlated_bytes": prog.xlated_len,
+                "verified_insns": prog.verified_insns,
+            },
+            "maps": maps,
+            "pins": pins_json(Some(&module_maps)),
+            "ruleset": ruleset,
+            "drift": drift,
+            "counters": counters,
+        }),
+        check,
+    ))
 }
 
 /// Keys of `map` as byte strings of `key_size`, at most `cap`.
@@ -285,6 +306,36 @@ fn print_text(v: &Value) {
             r["limiters"]
         );
     }
+    if let Some(d) = v.get("drift") {
+        let maps: Vec<String> = d["maps"]
+            .as_array()
+            .map(|m| m.iter().map(s).collect())
+            .unwrap_or_default();
+        let line = if d["clean"] == true && d["checked"] == true {
+            format!(
+                "none (generation {} holds what xdpguard wrote)",
+                d["generation"]
+            )
+        } else if d["checked"] == false {
+            format!("not checked ({}): run xdpguard verify", s(&d["note"]))
+        } else if d["origin"] == "unrecorded" {
+            format!("generation {} {}", d["generation"], s(&d["note"]))
+        } else {
+            let mut parts = Vec::new();
+            if !maps.is_empty() {
+                parts.push(format!(
+                    "{} of generation {} differ from the record",
+                    maps.join(", "),
+                    d["generation"]
+                ));
+            }
+            if d["foreign"] != 0 {
+                parts.push(format!("{} keys of no generation", d["foreign"]));
+            }
+            format!("{}: run xdpguard verify", parts.join("; "))
+        };
+        println!("drift:      {line}");
+    }
     let p = &v["pins"];
     println!("pins:       {} ({})", s(&p["state"]), s(&p["dir"]));
     if let Some(list) = p["maps"].as_array() {
@@ -349,11 +400,11 @@ pub fn run(a: Args) -> Result<(), Failure> {
         return Err(Failure::not_loaded());
     }
     let guard = sys::open_guard()?;
-    let v = gather(&guard)?;
+    let (v, check) = gather(&guard)?;
     if a.json {
         println!("{v}");
     } else {
         print_text(&v);
     }
-    Ok(())
+    super::rules::report_drift(&check)
 }
