@@ -585,10 +585,16 @@ fn attach(prog: &Fd, ifindex: i32, name: &IfName, mode: Mode) -> Result<(Attache
             }
         }),
         Mode::Auto => try_mode(Attached::Native).or_else(|native| {
-            try_mode(Attached::Generic).inspect_err(|e| {
-                if let Some(h) = hint(*e, "see dmesg above") {
-                    pr_err!("{name}: cannot attach: native mode {native:?}, generic mode {e:?}; {h}\n")
+            try_mode(Attached::Generic).map_err(|generic| {
+                // Another program on the device fails the attempt in its
+                // mode with EBUSY and the other attempt with EEXIST (one
+                // mode at a time): report the EBUSY, whichever attempt
+                // returned it, not the generic attempt's EEXIST.
+                let e = if native == EBUSY { native } else { generic };
+                if let Some(h) = hint(e, "see dmesg above") {
+                    pr_err!("{name}: cannot attach: native mode {native:?}, generic mode {generic:?}; {h}\n")
                 }
+                e
             })
         }),
     };
