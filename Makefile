@@ -8,6 +8,7 @@
 #   make kernel-debug   the debug test kernel (clang, KASAN, lockdep, kmemleak, ...)
 #   make test-debug     all kselftests on the debug kernel, then a kmemleak scan
 #   make stress         the stress kselftests (STRESS_KERNEL=test or debug)
+#   make opt-levels     the program at every opt-level, a module for each (build/opt)
 #   make KDIR=/path/to/rust-enabled/kernel/tree   build against another kernel
 #   make install [DESTDIR=] [PREFIX=/usr/local]   module, CLI, man pages, ...
 #   make deb        Debian source and binary packages in build/deb/
@@ -60,7 +61,7 @@ MODULE := rust/xdpguard/xdpguard.ko
 	difftest bench bench-smoke import-bench rust-analyzer clean distclean \
 	install install-cli install-module uninstall dkms-src deb \
 	pkg-test install-test dkms-test intree-test \
-	kernel-debug module-debug test-debug stress limiter-test
+	kernel-debug module-debug test-debug stress limiter-test opt-levels
 
 comma := ,
 
@@ -102,6 +103,16 @@ module-debug: skel kernel-debug
 	cp $(DEBUG_SRC)/rust/xdpguard/xdpguard.ko $(DEBUG_KO)
 	@echo "built $(DEBUG_KO) against $(DEBUG_KDIR)"
 
+# The program at every opt-level (OPT_LEVELS), a skeleton and a module for
+# each (build/opt/xdpguard-O<L>.ko), from one shared target dir
+# (target/bpf-opt: `core` is built once); levels that do not build are
+# reported and skipped (scripts/bpf-opt-levels.sh). xdpguard_optlevels.sh
+# loads each: the verifier must accept the program at every level.
+OPT_LEVELS ?= 0 1 2 3 s z
+opt-levels: skel $(MODULE_DEPS)
+	@scripts/check-toolchain.sh $(KDIR)
+	KDIR=$(KDIR) SKEL_BIN=$(SKEL_BIN) scripts/bpf-opt-levels.sh $(OPT_LEVELS)
+
 # The CLI and the differential test (userspace, run inside the VM too).
 cli: setup
 	cargo build --locked --release -p xdpguard
@@ -116,7 +127,7 @@ SMOKE_STRESS := XDPGUARD_STRESS_CYCLES=20 XDPGUARD_STRESS_PAIRS=20 \
 	XDPGUARD_STRESS_ROUNDS=3 XDPGUARD_FAULT_TRIES=20
 
 # Runs the kselftests in a VM booted from the test kernel.
-selftests: module cli
+selftests: module cli opt-levels
 	$(SMOKE_STRESS) qemu/run.sh --name selftests --timeout 3600 -- selftests/run_kselftest.sh
 
 # The per-source rate limiter across 4 CPUs (S5 of issue 13): it needs a
