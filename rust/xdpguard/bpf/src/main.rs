@@ -322,6 +322,9 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
                 let h = bytes::<8>(ctx, off)?;
                 next = h[0];
                 off += 8;
+                if off > end {
+                    return None;
+                }
                 let frag = be16([h[2], h[3]]);
                 if frag >> 3 != 0 {
                     f.proto = next;
