@@ -6,7 +6,9 @@
 # deltas), pin/unpin (bpftool reads the pins, idempotent, stale after
 # rmmod, replaced after a reload), top (rate per interface while traffic
 # flows, zero on an idle interface), capture (pcap read back by tcpdump),
-# log --json, and the exit codes for "module not loaded" and "not root".
+# log --json, and the exit codes for "module not loaded" and "not root";
+# log, top and capture end with exit 3 within 2 s of an rmmod (or a
+# reload) under them; bad input is exit 2 before the module is looked for.
 #
 #   ns-XXXX (sender)                     initial namespace (guarded)
 #   xpXXXX 192.0.2.2 .3                  xgXXXX 192.0.2.1   <- xdpguard
@@ -20,7 +22,7 @@ PINS=/sys/fs/bpf/xdpguard
 TMP=$(mktemp -d)
 trap 'xg_cleanup; rm -rf "$PINS" "$TMP"' EXIT
 ktap_print_header
-ktap_set_plan 19
+ktap_set_plan 24
 
 COUNT=5
 xg_unload
@@ -267,8 +269,103 @@ not_root() {
 }
 check "not root: exit 4 and one line naming CAP_SYS_ADMIN and CAP_NET_ADMIN" not_root
 
+# --- readers after rmmod ------------------------------------------------------
+# log, capture and top hold map fds, which keep the maps alive after rmmod;
+# they must notice the module is gone (or another one is loaded) by
+# themselves, within 2 s, and exit 3.
+NOT_LOADED_MSG="xdpguard: xdpguard module is not loaded; load it with: modprobe xdpguard ifaces=... (or insmod xdpguard.ko ...)"
+RELOADED_MSG="xdpguard: the xdpguard module was reloaded: its program and maps are not the ones this command opened; run the command again"
+MEASURED=$TMP/measured
+
+# reader NAME ARGS...: runs "xdpguard ARGS..." in the background; its pid
+# goes to $TMP/NAME.pid, then its exit code and the time it ended (Unix
+# seconds, $EPOCHREALTIME: no fork to read the clock) to $TMP/NAME.end.
+reader() {
+	local name=$1
+	shift
+	rm -f "$TMP/$name".{pid,sub,end,out,err}
+	(
+		"$XG_CLI" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+		echo $! >"$TMP/$name.pid"
+		wait $!
+		echo "$? $EPOCHREALTIME" >"$TMP/$name.end"
+	) >/dev/null 2>&1 &
+	echo $! >"$TMP/$name.sub"
+}
+
+# reader_ready NAME [flock]: waits (up to 30 s) until reader NAME holds BPF
+# map fds (and, with flock, the samples lock), as /proc shows them.
+reader_ready() {
+	local pid _
+	for _ in $(seq 150); do
+		pid=$(cat "$TMP/$1.pid" 2>/dev/null)
+		if [[ -n $pid ]] && grep -qs '^map_id:' /proc/$pid/fdinfo/*; then
+			[[ -z $2 ]] && return 0
+			grep -qs FLOCK /proc/$pid/fdinfo/* && return 0
+		fi
+		[[ -s $TMP/$1.end ]] && return 1
+		sleep 0.2
+	done
+	return 1
+}
+
+# reader_wait NAME: waits for reader NAME (started by this shell) to end,
+# without polling (nothing of the test competes for the CPU meanwhile);
+# it is killed if it still runs 20 s later.
+reader_wait() {
+	local dog
+	(sleep 20 && kill "$(cat "$TMP/$1.pid")") >/dev/null 2>&1 &
+	dog=$!
+	wait "$(cat "$TMP/$1.sub")"
+	kill $dog 2>/dev/null
+	return 0
+}
+
+# ended_3_within_2s NAME T0 MESSAGE: reader NAME (ended) exited 3 at most
+# 2 s after T0, its last line of stderr MESSAGE; the time goes to $MEASURED.
+ended_3_within_2s() {
+	local rc t s
+	read -r rc t <"$TMP/$1.end" || { fail "$1 did not end"; return 1; }
+	s=$(awk -v a="$t" -v b="$2" 'BEGIN { printf "%.2f", a - b }')
+	echo "$1: exit $rc, $s s after" >>"$MEASURED"
+	((rc == 3)) || { fail "$1: exit $rc, want 3 ('$(cat "$TMP/$1.err")')"; return 1; }
+	awk -v s="$s" 'BEGIN { exit !(s <= 2) }' || { fail "$1 ended $s s after, want at most 2"; return 1; }
+	[[ $(tail -1 "$TMP/$1.err") == "$3" ]] || { fail "$1: '$(cat "$TMP/$1.err")'"; return 1; }
+}
+
+# Seconds since $1 (an $EPOCHREALTIME).
+since() { awk -v a="$EPOCHREALTIME" -v b="$1" 'BEGIN { printf "%.2f", a - b }'; }
+
+log_ends_at_rmmod() {
+	reader log log
+	# An interval longer than the bound: top must look between updates.
+	reader top top --interval 5
+	reader_ready log flock && reader_ready top || {
+		kill "$(cat "$TMP/log.pid")" "$(cat "$TMP/top.pid")" 2>/dev/null
+		fail "log or top did not start: '$(cat "$TMP/log.err" "$TMP/top.err")'"
+		return 1
+	}
+	sleep 0.5
+	local t0 t1
+	t0=$EPOCHREALTIME
+	rmmod xdpguard || { fail "rmmod failed"; return 1; }
+	t1=$EPOCHREALTIME
+	echo "$t1" >"$TMP/t_rmmod"
+	echo "rmmod took $(since "$t0") s; times from its return:" >>"$MEASURED"
+	reader_wait log
+	reader_wait top
+	ended_3_within_2s log "$t1" "$NOT_LOADED_MSG"
+}
+: >"$MEASURED"
+check "log without --count ends with exit 3 within 2 s of rmmod" log_ends_at_rmmod
+top_ends_at_rmmod() {
+	[[ -s $TMP/t_rmmod ]] || { fail "no rmmod"; return 1; }
+	ended_3_within_2s top "$(cat "$TMP/t_rmmod")" "$NOT_LOADED_MSG"
+}
+check "top --interval 5 ends with exit 3 within 2 s of the same rmmod" top_ends_at_rmmod
+ktap_print_msg "$(paste -sd' ' "$MEASURED")"
+
 # --- stale pins ---------------------------------------------------------------
-rmmod xdpguard
 stale_after_rmmod() {
 	local out rc
 	out=$("$XG_CLI" status --json)
@@ -294,6 +391,73 @@ not_loaded() {
 	(($? == 3)) || { fail "pin --wait 0.5 without the module: not exit 3 ($err)"; return 1; }
 }
 check "module not loaded: exit 3 and how to load it" not_loaded
+
+input_before_module() {
+	local err rc want args
+	printf '[[rule]]\naction = "deny"\n\nsrc = "10.0.0.1/8"\n' >"$TMP/bad.toml"
+	printf '192.0.2.1\n10.0.0.1/8\n' >"$TMP/bad.txt"
+	# WANT|ARGS: the input is wrong, and the module is not loaded.
+	while IFS='|' read -r want args; do
+		err=$("$XG_CLI" $args 2>&1 >/dev/null)
+		rc=$?
+		((rc == 2)) || { fail "$args: exit $rc, want 2 ($err)"; return 1; }
+		[[ $err == "xdpguard: "*"$want"* && $(wc -l <<<"$err") == 1 ]] ||
+			{ fail "$args: '$err' does not name $want"; return 1; }
+	done <<EOF2
+add: action = "dny"|add dny --src 192.0.2.9
+did you mean 10.0.0.0/8|add deny --src 10.0.0.1/8
+set default maybe|set default maybe
+no rule 0|delete 0
+give --pps|limiter add syn
+$TMP/bad.txt:2: '10.0.0.1/8'|import --deny $TMP/bad.txt
+$TMP/bad.toml:4: rule 1: src: "10.0.0.1/8"|apply $TMP/bad.toml
+--timeout -1|log --timeout=-1
+EOF2
+}
+check "bad input without the module: exit 2 naming it, before the module is looked for" input_before_module
+
+# A reload while log sleeps (stopped): it wakes to other maps and ends.
+log_ends_at_reload() {
+	local pid t0
+	insmod "$XG_KO" ifaces="$XG_IF" || { fail "insmod"; return 1; }
+	reader log log
+	reader_ready log flock || { fail "log did not start: '$(cat "$TMP/log.err")'"; return 1; }
+	pid=$(cat "$TMP/log.pid")
+	kill -STOP "$pid"
+	rmmod xdpguard && insmod "$XG_KO" ifaces="$XG_IF" || { kill -CONT "$pid"; fail "reload failed"; return 1; }
+	t0=$EPOCHREALTIME
+	kill -CONT "$pid"
+	reader_wait log
+	ended_3_within_2s log "$t0" "$RELOADED_MSG"
+}
+: >"$MEASURED"
+check "log ends with exit 3 when the module was reloaded under it" log_ends_at_reload
+
+capture_ends_at_rmmod() {
+	local t0 t1 out n
+	xg_apply <<EOF2 || return 1
+[[rule]]
+action = "deny"
+src = "192.0.2.3"
+EOF2
+	ping_from 192.0.2.3 3
+	reader cap capture -w "$TMP/end.pcap"
+	reader_ready cap flock || { fail "capture did not start: '$(cat "$TMP/cap.err")'"; return 1; }
+	sleep 0.5
+	t0=$EPOCHREALTIME
+	rmmod xdpguard || { fail "rmmod failed"; return 1; }
+	t1=$EPOCHREALTIME
+	echo "rmmod took $(since "$t0") s;" >>"$MEASURED"
+	reader_wait cap
+	ended_3_within_2s cap "$t1" "$NOT_LOADED_MSG" || return 1
+	grep -qx "xdpguard: 3 samples written to $TMP/end.pcap" "$TMP/cap.err" ||
+		{ fail "capture: '$(cat "$TMP/cap.err")'"; return 1; }
+	out=$(tcpdump -n -r "$TMP/end.pcap" 2>&1) || { fail "tcpdump cannot read it: $out"; return 1; }
+	n=$(grep -c "IP 192.0.2.3 > 192.0.2.1: ICMP echo request" <<<"$out")
+	((n == 3)) || { fail "$n of 3 dropped echo requests in the pcap: $out"; return 1; }
+}
+check "capture without --count ends with exit 3 within 2 s of rmmod; its pcap has what came before" capture_ends_at_rmmod
+ktap_print_msg "$(paste -sd' ' "$MEASURED")"
 
 reload_replaces() {
 	local out
