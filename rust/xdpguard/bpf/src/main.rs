@@ -809,12 +809,18 @@ fn gcra(tat: *mut u64, now: u64, t: u64, tau: u64) -> bool {
 /// Compare-and-exchange attempts per charge.
 const GCRA_TRIES: u32 = 4;
 
-/// Tokens after `elapsed` ns at `rate` per second, capped at `full`. The
-/// product `elapsed * rate` is only formed below the fill time, where it is
-/// below `full`, so it cannot overflow.
+/// Tokens after `elapsed` ns at `rate` per second, capped at `full` (the
+/// sampling budget). The product `elapsed * rate` is only formed below the
+/// fill time, where it is below `full`, so it cannot overflow.
 #[inline(always)]
 fn refill(tokens: u64, elapsed: u64, rate: u64, full: u64) -> u64 {
-    if elapsed >= full / rate {
+    // `checked_div`, not `/`: at opt-level 0 a division keeps its call to
+    // the divide-by-zero panic, which BPF cannot make.
+    let fill = match full.checked_div(rate) {
+        Some(fill) => fill,
+        None => return full,
+    };
+    if elapsed >= fill {
         return full;
     }
     let t = tokens + elapsed * rate;
