@@ -65,13 +65,20 @@ if [[ -n "$PRINT_KDIR" ]]; then
 	exit 0
 fi
 
+mkdir -p "$CACHE"
+# One build per key at a time: a second `make` (another checkout, a test
+# started meanwhile) waits for the first and then reuses its tree.
+exec 9>"$KDIR.lock"
+if ! flock -n 9; then
+	log "another build of $KDIR is running; waiting for it"
+	flock 9
+fi
 if [[ -f "$KDIR/.xdpguard-complete" ]]; then
 	ln -sfn "$KDIR" "$CACHE/linux-$FLAVOUR"
 	log "reusing $KDIR"
 	exit 0
 fi
 
-mkdir -p "$CACHE"
 rm -rf "$KDIR"
 log "extracting $(basename "$SRC_TARBALL") into $KDIR"
 mkdir -p "$KDIR.tmp"
