@@ -6,7 +6,10 @@
 # export/apply/export round-trips; apply --dry-run shows the diff and
 # changes nothing; rule sets swapped under a continuous ping lose no
 # packet; import of 100 000 CIDRs drops a listed source and passes others;
-# a bad import line or a set too big for a map changes nothing.
+# a bad import line or a set too big for a map changes nothing; entries
+# changed with bpftool in either generation are reported by verify (and,
+# in the active one, by list and status) and re-applying the file once
+# repairs them; an import cut short by rmmod exits 3 within 2 s.
 #
 #   ns-XXXX (sender)                     initial namespace (guarded)
 #   xpXXXX 192.0.2.2 198.51.100.2        xgXXXX 192.0.2.1 198.51.100.1  <- xdpguard
@@ -26,7 +29,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ktap_print_header
-ktap_set_plan 9
+ktap_set_plan 12
 
 xg_unload
 xg_veth_pair
@@ -248,7 +251,20 @@ EOF
 	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
 	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
 	[[ $(rule_packets 1) == 5 ]] || { fail "the import rule counted $(rule_packets 1), want 5"; return 1; }
+	# What reading the maps back costs next to 100 000 prefixes.
+	local t0 t1 t2 t3
+	t0=$(now)
+	X list >/dev/null || { fail "list: $(X list 2>&1 >/dev/null)"; return 1; }
+	t1=$(now)
+	X verify >/dev/null || { fail "verify: $(X verify)"; return 1; }
+	t2=$(now)
+	X add deny --src 203.0.113.7 >/dev/null || return 1
+	t3=$(now)
+	echo "next to 100 000 prefixes: list $(secs "$t0" "$t1") s, verify $(secs "$t1" "$t2") s, add $(secs "$t2" "$t3") s" >>"$WORK/figures"
+	X delete deny --src 203.0.113.7 >/dev/null
 }
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 check "import of 100 000 CIDRs drops a listed source and passes others" import_100k
 figures
 
@@ -291,6 +307,148 @@ map_full() {
 	expect_ping 192.0.2.2 192.0.2.1 5
 }
 check "a rule set too big for a map says which map and its size, and changes nothing" map_full
+
+# bpftool access to the maps: little-endian words, the active generation.
+le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+gen_now() { X list --json 2>/dev/null | jq .generation; }
+port_key() { le32 $((($1 * 6 + 1) * 65536 + $2)); } # GENERATION TCP-DPORT
+# v4_key GENERATION A B C LEN: the trie key of source A.B.C.0/LEN.
+v4_key() { printf '%02x 00 00 00 %02x 00 %02x %02x %02x 00 00 00' $((16 + $5)) "$1" "$2" "$3" "$4"; }
+# addr_value ACTION: a trie value whose best rule has ACTION (a byte).
+addr_value() { printf '00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 %02x 00 00 00 00 00 00 00' "$1"; }
+# with_action MAP KEY ACTION: the value MAP holds at KEY (hex bytes) with
+# the best rule's action byte (byte 16 of an AddrEntry) made ACTION.
+with_action() {
+	local -a b
+	# shellcheck disable=SC2086
+	read -r -a b <<<"$(bpftool -j map lookup id "$1" key hex $2 | jq -r '.value | map(ltrimstr("0x")) | join(" ")')"
+	((${#b[@]} == 24)) || return 1
+	b[16]=$(printf '%02x' "$3")
+	echo "${b[@]}"
+}
+# tcp_5555: "dropped" if a SYN to 192.0.2.1:5555 gets no answer within
+# 2 s, "refused" if the closed port answers (the SYN passed).
+tcp_5555() {
+	ip netns exec "$XG_NS" timeout 2 bash -c 'exec 3<>/dev/tcp/192.0.2.1/5555' 2>/dev/null
+	case $? in 124) echo dropped ;; 0) echo open ;; *) echo refused ;; esac
+}
+
+cat >"$WORK/repair.toml" <<'END'
+default = "allow"
+[[rule]]
+action = "deny"
+proto = "tcp"
+dport = 5555
+comment = "tcp 5555"
+[[rule]]
+action = "deny"
+src = "198.51.100.0/24"
+END
+
+repair_after_bpftool() {
+	local g i ports v4 out rc val
+	X apply "$WORK/repair.toml" >/dev/null || return 1
+	[[ $(tcp_5555) == dropped ]] || { fail "tcp 5555 not dropped after apply"; return 1; }
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	X verify >/dev/null || { fail "verify after apply: $(X verify)"; return 1; }
+	g=$(gen_now)
+	i=$((1 - g))
+	ports=$(xg_map_id xdpg_ports)
+	v4=$(xg_map_id xdpg_v4)
+	# The active generation: the deny rule's port entry cleared, the deny
+	# prefix made an allow. The idle one: garbage in a port entry, an
+	# extra prefix.
+	val=$(with_action "$v4" "$(v4_key "$g" 198 51 100 24)" 1) || { fail "no trie entry for 198.51.100.0/24"; return 1; }
+	bpftool map update id "$ports" key hex $(port_key "$g" 5555) value hex 00 00 00 00 00 00 00 00 &&
+		bpftool map update id "$v4" key hex $(v4_key "$g" 198 51 100 24) value hex $val &&
+		bpftool map update id "$ports" key hex $(port_key "$i" 80) value hex ff 00 00 00 00 00 00 00 &&
+		bpftool map update id "$v4" key hex $(v4_key "$i" 10 0 0 8) value hex $(addr_value 2) ||
+		{ fail "bpftool map update failed"; return 1; }
+	# The corruption is real: the port answers, the source gets through.
+	[[ $(tcp_5555) == refused ]] || { fail "tcp 5555 after clearing its entry: $(tcp_5555)"; return 1; }
+	expect_ping 198.51.100.2 198.51.100.1 5 || return 1
+	out=$(X verify 2>&1)
+	rc=$?
+	echo "$out" | head -12 >>"$WORK/figures"
+	[[ $rc == 1 ]] || { fail "verify exit $rc, want 1: $out"; return 1; }
+	grep -qF "xdpg_ports $(((g * 6 + 1) * 65536 + 5555)) (generation $g, tcp dport 5555): expected 0x1, found 0x0" <<<"$out" &&
+		grep -q "xdpg_v4 generation $g src 198.51.100.0/24: expected .*action deny.*, found .*action allow" <<<"$out" &&
+		grep -qF "xdpg_ports $(((i * 6 + 1) * 65536 + 80)) (generation $i, tcp dport 80): expected 0x0, found 0xff" <<<"$out" &&
+		grep -qF "xdpg_v4 generation $i src 10.0.0.0/8: expected no entry, found" <<<"$out" &&
+		grep -q "4 entries differ" <<<"$out" || { fail "verify: $out"; return 1; }
+	out=$(X verify --json)
+	[[ $? == 1 && $(jq .entries <<<"$out") == 4 ]] || { fail "verify --json: $out"; return 1; }
+	# Re-applying the same file once puts every entry back.
+	out=$(X apply "$WORK/repair.toml") || { fail "re-apply: $out"; return 1; }
+	[[ $out == *"restored 2 map entries of the idle generation"* ]] || { fail "re-apply said: $out"; return 1; }
+	xg_snapshot
+	[[ $(tcp_5555) == dropped ]] || { fail "tcp 5555 not dropped after re-applying"; return 1; }
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	(($(rule_packets 1) >= 1)) || { fail "the port rule counted $(rule_packets 1) packets"; return 1; }
+	(($(xg_delta rule_deny) >= 6)) || { fail "rule_deny grew by $(xg_delta rule_deny), want >= 6"; return 1; }
+	out=$(X verify) || { fail "verify after re-applying: $out"; return 1; }
+	X list >/dev/null || { fail "list after re-applying: $(X list 2>&1 >/dev/null)"; return 1; }
+}
+check "entries changed with bpftool are reported by verify and repaired by re-applying once" repair_after_bpftool
+figures
+
+garbage_action_list() {
+	local g out rc val
+	g=$(gen_now)
+	val=$(with_action "$(xg_map_id xdpg_v4)" "$(v4_key "$g" 198 51 100 24)" 0x7f) &&
+		bpftool map update id "$(xg_map_id xdpg_v4)" key hex $(v4_key "$g" 198 51 100 24) value hex $val ||
+		{ fail "bpftool map update failed"; return 1; }
+	out=$(X list 2>&1 >/dev/null)
+	rc=$?
+	[[ $rc == 1 ]] || { fail "list exit $rc, want 1: $out"; return 1; }
+	[[ $out == *"xdpg_v4 generation $g src 198.51.100.0/24: expected "*"found "*"action 0x7f (unknown)"* &&
+		$out == *"xdpguard verify"* ]] || { fail "list said: $out"; return 1; }
+	out=$(X list --json 2>/dev/null)
+	[[ $? == 1 && $(jq .clean <<<"$out") == false ]] || { fail "list --json: $out"; return 1; }
+	out=$(X status 2>&1)
+	rc=$?
+	[[ $rc == 1 && $out == *"drift:      xdpg_v4 of generation $g differ"* ]] || { fail "status exit $rc: $out"; return 1; }
+	X apply "$WORK/repair.toml" >/dev/null && X list >/dev/null && X verify >/dev/null ||
+		{ fail "not clean after re-applying: $(X verify)"; return 1; }
+}
+check "a garbage action byte written with bpftool makes list and status exit 1" garbage_action_list
+
+import_rmmod() {
+	local p t0 t1 t2 rc out i
+	python3 -c '
+import sys
+with open(sys.argv[1], "w") as f:
+    for i in range(1000000):
+        f.write("%d.%d.%d.%d\n" % (20 + (i >> 24), (i >> 16) & 255, (i >> 8) & 255, i & 255))
+' "$WORK/big.txt" || return 1
+	# The time it ends, from inside (rmmod itself may take seconds).
+	("$XG_CLI" import --deny --quiet "$WORK/big.txt" >"$WORK/import.out" 2>&1
+		echo "$? $(now)" >"$WORK/import.end") &
+	p=$!
+	# Once it holds the module's maps (the list is read), give it a
+	# second into the work, then unload the module under it.
+	for i in $(seq 600); do
+		ls -l /proc/$p/fd 2>/dev/null | grep -q 'anon_inode:bpf-map' && break
+		sleep 0.1
+	done
+	sleep 1
+	kill -0 $p 2>/dev/null || { fail "the import ended before rmmod: $(cat "$WORK/import.out")"; return 1; }
+	t0=$(now)
+	rmmod xdpguard || { wait $p; return 1; }
+	t1=$(now)
+	wait $p
+	read -r rc t2 <"$WORK/import.end"
+	out=$(cat "$WORK/import.out")
+	echo "import of 1000000 cut by rmmod: exit $rc $(secs "$t0" "$t2") s after rmmod began (rmmod took $(secs "$t0" "$t1") s)" >>"$WORK/figures"
+	insmod "$XG_KO" ifaces="$XG_IF" || return 1
+	[[ $rc == 3 ]] || { fail "import exit $rc, want 3: $out"; return 1; }
+	[[ $out == "xdpguard: xdpguard module is not loaded; load it with: modprobe xdpguard ifaces=... (or insmod xdpguard.ko ...)" ]] ||
+		{ fail "import said: $out"; return 1; }
+	awk -v a="$t0" -v b="$t2" 'BEGIN { exit !(b - a < 2) }' || { fail "exit 3 took $(secs "$t0" "$t2") s"; return 1; }
+	[[ $(X list --json | jq -r .origin) == fresh ]] || { fail "after reload: $(X list --json)"; return 1; }
+}
+check "an import cut short by rmmod exits 3 within 2 s" import_rmmod
+figures
 
 reload_forgets() {
 	rmmod xdpguard && insmod "$XG_KO" ifaces="$XG_IF" || return 1

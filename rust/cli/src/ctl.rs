@@ -1638,7 +1638,15 @@ pub fn watch(guard: &Guard) {
             if !WATCHDOG.armed.load(Ordering::SeqCst) {
                 continue;
             }
-            let state = match crate::sys::compare_opened(prog, &maps, &crate::sys::published()) {
+            // `initstate` first: the core's attribute says `going` as soon
+            // as rmmod begins, while reading the module's own attributes
+            // (its program id) may wait for its exit to finish (9 s under
+            // TCG, measured).
+            let live =
+                fs::read_to_string(std::path::Path::new(crate::sys::MODULE_DIR).join("initstate"))
+                    .is_ok_and(|s| s.trim() == "live");
+            let now = if live { crate::sys::published() } else { None };
+            let state = match crate::sys::compare_opened(prog, &maps, &now) {
                 crate::sys::Opened::Current => continue,
                 crate::sys::Opened::Unloaded => 1,
                 crate::sys::Opened::Reloaded => 2,
@@ -2415,6 +2423,26 @@ src = ["192.0.2.1", "192.0.2.4"]
             assert!(c.clean(), "{c:?}");
         }
         assert!(foreign_drift(&held).is_empty());
+        // What a re-apply costs but the compile: read back, capacity,
+        // generation 1 written (same rules, new tag), record, generation 0
+        // checked (and clean).
+        for round in 0..2 {
+            let mut img = xdpguard_rules::compile(&set, 1, &|_| None).expect("compile");
+            img.config.tag = 0x300 + round;
+            let t = Instant::now();
+            let held = read_held(&guard, [true, true]).expect("read");
+            check_capacity(&guard, &img, &held).expect("room");
+            delete_foreign(&guard, &held.foreign).expect("foreign");
+            write_generation(&guard, &img, &held.gens[1], &mut Quiet, false).expect("write");
+            let w = t.elapsed();
+            save_record(&guard, &img, &set, &[]).expect("record");
+            assert_eq!(restore_idle(&guard, &held.gens[0]).expect("restore"), 0);
+            eprintln!(
+                "re-apply of {n} next to {n}: read+write {w:?}, with record and the idle \
+                 generation's check {:?}",
+                t.elapsed()
+            );
+        }
         let _ = fs::remove_dir_all(&dir);
     }
 
