@@ -428,7 +428,9 @@ with open(sys.argv[1], "w") as f:
 	# Once it holds the module's maps (the list is read), give it a
 	# second into the work, then unload the module under it.
 	for i in $(seq 600); do
-		ls -l /proc/$p/fd 2>/dev/null | grep -q 'anon_inode:bpf-map' && break
+		# (The CLI is the subshell's child.)
+		ls -l /proc/$p/fd $(pgrep -P $p | sed 's|.*|/proc/&/fd|') 2>/dev/null |
+			grep -q 'anon_inode:bpf-map' && break
 		sleep 0.1
 	done
 	sleep 1
