@@ -185,6 +185,11 @@ pub fn compare_opened(prog_id: u32, maps: &[(String, u32)], now: &Published) -> 
 /// What `/sys/module/xdpguard` publishes now (`None`: not loaded, or not
 /// live: still loading or being unloaded).
 pub fn published() -> Published {
+    // First too: a module being removed says so in `initstate` at once,
+    // while a read of its own attributes may wait until the removal ends.
+    if !module_live() {
+        return None;
+    }
     let dir = Path::new(crate::SYSFS);
     let prog = std::fs::read_to_string(dir.join("prog_id")).ok()?;
     let prog = prog.trim().parse().ok()?;
