@@ -36,7 +36,7 @@ fn io_err(what: &str) -> impl Fn(io::Error) -> Error + '_ {
     move |e| {
         if e.raw_os_error() == Some(libc::EPERM) {
             Error(format!(
-                "{what}: permission denied; run as root (CAP_SYS_ADMIN and CAP_BPF are needed)"
+                "{what}: permission denied; run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)"
             ))
         } else {
             Error(format!("{what}: {e}"))
