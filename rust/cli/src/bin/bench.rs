@@ -69,6 +69,10 @@ fn v4(src: Ipv4Addr, proto: u8, dport: u16, vlan: bool) -> Vec<u8> {
     p.extend_from_slice(&src.octets());
     p.extend_from_slice(&[192, 0, 2, 1]);
     p.extend(l4(proto, dport));
+    // The total length is the datagram's; the padding after it is not.
+    let ip = if vlan { 18 } else { 14 };
+    let total = (p.len() - ip) as u16;
+    p[ip + 2..ip + 4].copy_from_slice(&total.to_be_bytes());
     p.resize(p.len().max(64), 0);
     p
 }
@@ -84,6 +88,8 @@ fn v6(src: Ipv6Addr, proto: u8, dport: u16, ext: bool) -> Vec<u8> {
         p.extend_from_slice(&[proto, 0, 1, 4, 0, 0, 0, 0]);
     }
     p.extend(l4(proto, dport));
+    let payload = (p.len() - 14 - 40) as u16;
+    p[18..20].copy_from_slice(&payload.to_be_bytes());
     p.resize(p.len().max(64), 0);
     p
 }
