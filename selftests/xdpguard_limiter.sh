@@ -41,7 +41,7 @@ command -v taskset >/dev/null || ktap_exit_skip "taskset is not installed"
 SENDER=$(mktemp --suffix=.py)
 trap 'xg_cleanup; kill $(jobs -p) 2>/dev/null; rm -f "$SENDER"' EXIT
 ktap_print_header
-ktap_set_plan 5
+ktap_set_plan 6
 
 PPS=${XDPGUARD_LIMITER_PPS:-100}
 BURST=${XDPGUARD_LIMITER_BURST:-200}
@@ -159,13 +159,20 @@ rm -rf "$OUT"
 offered=$((passes + limited))
 ktap_print_msg "sent $(jq .sent <<<"$R") frames from 4 CPUs; XDP saw $offered: $passes passed, $limited rate_limit"
 ktap_print_msg "elapsed $(jq -r '.emin * 1000 | floor' <<<"$R") to $(jq -r '.emax * 1000 | floor' <<<"$R") ms: B + P x elapsed = $(jq -r '.lower | floor' <<<"$R") to $(jq -r '.upper | floor' <<<"$R")"
-ktap_print_msg "per-CPU passes+drops: $(paste -d' ' <(tr ' ' '\n' <<<"$allow0") <(tr ' ' '\n' <<<"$allow1") <(tr ' ' '\n' <<<"$limit0") <(tr ' ' '\n' <<<"$limit1") | awk 'NF == 4 { printf "%d ", $2 - $1 + $4 - $3 }')"
+# per_cpu: each CPU's passes + drops of the run, from the per-CPU counter
+# lists before and after (no process substitution: the guest has no /dev/fd).
+per_cpu() {
+	awk -v a="$allow0" -v b="$allow1" -v c="$limit0" -v d="$limit1" 'BEGIN {
+		n = split(a, A, " "); split(b, B, " "); split(c, C, " "); split(d, D, " ")
+		for (i = 1; i <= n; i++) printf "%d ", B[i] - A[i] + D[i] - C[i]
+	}'
+}
+ktap_print_msg "per-CPU passes+drops: $(per_cpu)"
 
 four_cpus() {
 	local n
 	(($(jq .cpus <<<"$R") == 4)) || fail "the senders ran on $(jq .cpus <<<"$R") distinct CPUs" || return
-	n=$(paste -d' ' <(tr ' ' '\n' <<<"$allow0") <(tr ' ' '\n' <<<"$allow1") <(tr ' ' '\n' <<<"$limit0") <(tr ' ' '\n' <<<"$limit1") |
-		awk 'NF == 4 && $2 - $1 + $4 - $3 > 0 { n++ } END { print n + 0 }')
+	n=$(per_cpu | tr ' ' '\n' | awk '$1 > 0 { n++ } END { print n + 0 }')
 	((n >= 4)) || fail "only $n CPUs ran the program on these frames, want 4"
 }
 check "4 CPUs charged the one bucket (per-CPU counters of the run)" four_cpus
