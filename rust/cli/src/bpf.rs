@@ -262,19 +262,21 @@ impl Map {
         Ok(percpu_values(&buf, n))
     }
 
-    /// Entries `first..first + n` of a per-CPU array, each as one value per
-    /// possible CPU, in one `BPF_MAP_LOOKUP_BATCH` instead of one syscall
-    /// per index (`top` reads a thousand every interval); falls back to
-    /// those lookups where the kernel has no batch lookup for the map.
-    pub fn lookup_percpu_range<V: Pod + Default>(
+    /// Reads the array entries `first..first + keys.len()` into `values`
+    /// with one `BPF_MAP_LOOKUP_BATCH`. `Ok(false)`: the kernel has no
+    /// batch lookup for this map (the caller falls back to single lookups);
+    /// fewer entries than asked for is an error.
+    ///
+    /// # Safety
+    ///
+    /// `values` must have room for `keys.len()` values of this map.
+    unsafe fn lookup_batch(
         &self,
         first: u32,
-        n: u32,
-    ) -> io::Result<Vec<Vec<V>>> {
-        let cpus = possible_cpus()?;
-        let per_entry = percpu_stride::<V>() * cpus;
-        let mut keys = vec![0u32; n as usize];
-        let mut buf = vec![0u8; per_entry * n as usize];
+        keys: &mut [u32],
+        values: *mut u8,
+    ) -> io::Result<bool> {
+        let n = keys.len() as u32;
         // The batch starts at the index after `in_batch` (none: at 0).
         let before = first.wrapping_sub(1);
         let mut next = 0u32;
@@ -282,7 +284,7 @@ impl Map {
             in_batch: if first == 0 { 0 } else { ptr(&before) },
             out_batch: &mut next as *mut u32 as u64,
             keys: keys.as_mut_ptr() as u64,
-            values: buf.as_mut_ptr() as u64,
+            values: values as u64,
             count: n,
             map_fd: self.fd.as_raw_fd() as u32,
             ..Default::default()
@@ -298,9 +300,7 @@ impl Map {
                     Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
                 ) =>
             {
-                return (first..first.saturating_add(n))
-                    .map(|i| self.lookup_percpu(&i))
-                    .collect();
+                return Ok(false);
             }
             Err(e) => return Err(e),
         }
@@ -310,6 +310,28 @@ impl Map {
                 io::ErrorKind::InvalidData,
                 format!("batch lookup of {n} entries from {first} returned {got}"),
             ));
+        }
+        Ok(true)
+    }
+
+    /// Entries `first..first + n` of a per-CPU array, each as one value per
+    /// possible CPU, in one `BPF_MAP_LOOKUP_BATCH` instead of one syscall
+    /// per index (`top` reads a thousand every interval); falls back to
+    /// those lookups where the kernel has no batch lookup for the map.
+    pub fn lookup_percpu_range<V: Pod + Default>(
+        &self,
+        first: u32,
+        n: u32,
+    ) -> io::Result<Vec<Vec<V>>> {
+        let cpus = possible_cpus()?;
+        let per_entry = percpu_stride::<V>() * cpus;
+        let mut keys = vec![0u32; n as usize];
+        let mut buf = vec![0u8; per_entry * n as usize];
+        // SAFETY: `buf` has room for `n` values of `per_entry` bytes.
+        if unsafe { !self.lookup_batch(first, &mut keys, buf.as_mut_ptr())? } {
+            return (first..first.saturating_add(n))
+                .map(|i| self.lookup_percpu(&i))
+                .collect();
         }
         Ok(buf
             .chunks(per_entry)
@@ -328,41 +350,15 @@ impl Map {
         while (out.len() as u32) < n {
             let at = first + out.len() as u32;
             let want = (n - out.len() as u32).min(CHUNK);
-            // The batch starts at the index after `in_batch` (none: at 0).
-            let before = at.wrapping_sub(1);
-            let mut next = 0u32;
-            let mut a = BatchAttr {
-                in_batch: if at == 0 { 0 } else { ptr(&before) },
-                out_batch: &mut next as *mut u32 as u64,
-                keys: keys.as_mut_ptr() as u64,
-                values: vals.as_mut_ptr() as u64,
-                count: want,
-                map_fd: self.fd.as_raw_fd() as u32,
-                ..Default::default()
-            };
-            match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
-                Ok(_) => {}
-                // The end of the array (a short count is caught below).
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e)
-                    if out.is_empty()
-                        && matches!(
-                            e.raw_os_error(),
-                            Some(524) | Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)
-                        ) =>
-                {
-                    return (first..first.saturating_add(n))
-                        .map(|i| Ok(self.lookup::<u32, V>(&i)?.unwrap_or_default()))
-                        .collect();
+            let got = want as usize;
+            // SAFETY: `vals` has room for `CHUNK >= want` values.
+            if unsafe { !self.lookup_batch(at, &mut keys[..got], vals.as_mut_ptr().cast())? } {
+                if !out.is_empty() {
+                    return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
                 }
-                Err(e) => return Err(e),
-            }
-            let got = (a.count as usize).min(want as usize);
-            if got != want as usize || !keys[..got].iter().copied().eq(at..at + want) {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("batch lookup of {want} entries from {at} returned {got}"),
-                ));
+                return (first..first.saturating_add(n))
+                    .map(|i| Ok(self.lookup::<u32, V>(&i)?.unwrap_or_default()))
+                    .collect();
             }
             out.extend_from_slice(&vals[..got]);
         }
