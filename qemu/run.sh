@@ -7,6 +7,7 @@
 #
 # Usage: qemu/run.sh [--name NAME] [--kernel BZIMAGE] [--mem SIZE]
 #                    [--smp N] [--timeout SECONDS] [--append KERNEL-ARGS]
+#                    [--icount]
 #                    -- COMMAND [ARGS...]
 #
 # COMMAND runs as root in the guest, from the repository's top directory,
@@ -25,6 +26,7 @@ MEM=2G
 SMP=2
 TIMEOUT=1200
 APPEND=
+ICOUNT=
 
 while (($#)); do
 	case "$1" in
@@ -32,6 +34,9 @@ while (($#)); do
 	--kernel) KERNEL=$2; shift 2 ;;
 	--mem) MEM=$2; shift 2 ;;
 	--smp) SMP=$2; shift 2 ;;
+	# Instruction counting (Documentation/performance.rst): TCG, the guest
+	# clock advancing 1 ns per instruction; use with --smp 1.
+	--icount) ICOUNT="-icount shift=0,sleep=off,align=off"; shift ;;
 	--timeout) TIMEOUT=$2; shift 2 ;;
 	--append) APPEND=$2; shift 2 ;;
 	--) shift; break ;;
@@ -63,6 +68,7 @@ OUT=$(cd "$OUT" && pwd)
 } >"$OUT/cmd.sh"
 
 accel=$("$ROOT/qemu/accel.sh" "$KERNEL")
+[[ -z "$ICOUNT" ]] || accel=tcg
 echo "run.sh: booting $(basename "$KERNEL") with $accel, $SMP CPUs, $MEM (output in $OUT)"
 
 cmdline="console=ttyS0 root=/dev/root rootfstype=9p"
@@ -76,7 +82,7 @@ cmdline+=${APPEND:+ $APPEND}
 
 set +e
 timeout --foreground -k 10 "$TIMEOUT" qemu-system-x86_64 \
-	-accel "$accel" -cpu max -smp "$SMP" -m "$MEM" \
+	-accel "$accel" $ICOUNT -cpu max -smp "$SMP" -m "$MEM" \
 	-nographic -no-reboot -nodefaults -serial stdio \
 	-kernel "$KERNEL" -append "$cmdline" \
 	-fsdev local,id=root,path=/,security_model=none,readonly=on,multidevs=remap \
