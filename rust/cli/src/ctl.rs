@@ -1559,18 +1559,7 @@ pub fn drift_failure(v: &Verification) -> Option<Failure> {
         maps.dedup();
         format!(
             "{}the maps hold what xdpguard did not write ({}, generation {} active)",
-            if n > 0 {
-                format!(
-                    "{n} {} from the record: ",
-                    if n == 1 {
-                        "entry differs"
-                    } else {
-                        "entries differ"
-                    }
-                )
-            } else {
-                String::new()
-            },
+            entries_differ(n as usize, " from the record"),
             maps.join(", "),
             v.active
         )
@@ -2490,5 +2479,14 @@ src = ["192.0.2.1", "192.0.2.4"]
             match_text(&s.rules[0]),
             "src [10 addresses: 192.0.2.1/32, 192.0.2.2/32, 192.0.2.3/32, ...]"
         );
+    }
+}
+
+/// "N entries differ{tail}: " (nothing for none), the start of a drift message.
+pub fn entries_differ(n: usize, tail: &str) -> String {
+    match n {
+        0 => String::new(),
+        1 => format!("1 entry differs{tail}: "),
+        _ => format!("{n} entries differ{tail}: "),
     }
 }

@@ -132,17 +132,6 @@ pub fn run(a: Verify) -> Result<(), Failure> {
     Err(Failure::failed(format!(
         "{}the rule maps do not hold what xdpguard wrote; `xdpguard apply FILE` (or any \
          rule change) writes the rule set again and puts the idle generation back",
-        if n > 0 {
-            format!(
-                "{n} {}: ",
-                if n == 1 {
-                    "entry differs"
-                } else {
-                    "entries differ"
-                }
-            )
-        } else {
-            String::new()
-        }
+        ctl::entries_differ(n as usize, "")
     )))
 }
