@@ -422,37 +422,6 @@ pub const IF_STATS_ARRAY: u32 = 1024;
 /// `xdpg_if_hash`, whose entry the first frame on such an interface makes.
 pub const IF_HASH_MAX: u32 = 1024;
 
-/// Index in [`MAPS`]: the active generation (`u32`, one entry).
-pub const MAP_ACTIVE: usize = 0;
-/// Index in [`MAPS`]: `Config` per generation.
-pub const MAP_CONFIG: usize = 1;
-/// Index in [`MAPS`]: `RuleEntry` per generation and bit.
-pub const MAP_RULES: usize = 2;
-/// Index in [`MAPS`]: IPv4 prefixes.
-pub const MAP_V4: usize = 3;
-/// Index in [`MAPS`]: IPv6 prefixes.
-pub const MAP_V6: usize = 4;
-/// Index in [`MAPS`]: MAC addresses.
-pub const MAP_MAC: usize = 5;
-/// Index in [`MAPS`]: protocol bitmaps, `generation * 256 + protocol`.
-pub const MAP_PROTO: usize = 6;
-/// Index in [`MAPS`]: port/ICMP bitmaps,
-/// `(generation * PORT_TABLES + table) * 65536 + port`.
-pub const MAP_PORTS: usize = 7;
-/// Index in [`MAPS`]: `LimitConfig` per generation.
-pub const MAP_LIMITS: usize = 8;
-/// Index in [`MAPS`]: token buckets.
-pub const MAP_BUCKETS: usize = 9;
-/// Index in [`MAPS`]: per-interface default action, overriding
-/// `Config::default_action`: key `ifindex | generation << 31` (`u32`),
-/// value `ACTION_ALLOW` or `ACTION_DENY` (`u32`).
-pub const MAP_IFACES: usize = 10;
-/// Index in [`MAPS`]: per-CPU verdict and reason counters.
-pub const MAP_STATS: usize = 11;
-/// Index in [`MAPS`]: per-CPU per-rule counters.
-pub const MAP_RULE_STATS: usize = 12;
-/// Index in [`MAPS`]: ring buffer of `Sample`s of dropped packets.
-pub const MAP_SAMPLES: usize = 14;
 /// Size of the sample ring buffer in bytes.
 pub const SAMPLES_BYTES: u32 = 256 * 1024;
 /// Bytes of each sampled frame that are kept.
@@ -480,160 +449,255 @@ pub struct Sample {
     pub data: [u8; SAMPLE_CAPTURE],
 }
 
-/// Index in [`MAPS`]: per-CPU scratch space of the program (its parse
-/// results live there, not on the 512-byte BPF stack). Not an interface.
-pub const MAP_SCRATCH: usize = 13;
-/// Size of the scratch value.
+/// Size of the scratch value (`MapId::Scratch`).
 pub const SCRATCH_SIZE: u32 = 128;
-/// Index in [`MAPS`]: per-CPU verdict counters per ingress interface
-/// with ifindex below `IF_STATS_ARRAY` (array index = ifindex), for rates
-/// per interface.
-pub const MAP_IF_STATS: usize = 15;
-/// Index in [`MAPS`]: the same for larger ifindexes (per-CPU hash,
-/// `u32` ifindex → `IfCounters`).
-pub const MAP_IF_HASH: usize = 16;
 
-/// Every map of the program. The XDP program declares the same maps (names
-/// are literals there, as aya's `#[map]` wants); `xdpguard-skel` fails the
-/// build if the compiled program's map definitions differ from this table.
-pub const MAPS: [MapSpec; 17] = [
-    MapSpec {
-        name: "xdpg_active",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: 4,
-        max_entries: 1,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_config",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<Config>() as u32,
-        max_entries: GENERATIONS,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_rules",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<RuleEntry>() as u32,
-        max_entries: GENERATIONS * MAX_BIT_RULES,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_v4",
-        map_type: BPF_MAP_TYPE_LPM_TRIE,
-        key_size: core::mem::size_of::<Lpm4Key>() as u32,
-        value_size: core::mem::size_of::<AddrEntry>() as u32,
-        max_entries: V4_MAX,
-        flags: BPF_F_NO_PREALLOC,
-    },
-    MapSpec {
-        name: "xdpg_v6",
-        map_type: BPF_MAP_TYPE_LPM_TRIE,
-        key_size: core::mem::size_of::<Lpm6Key>() as u32,
-        value_size: core::mem::size_of::<AddrEntry>() as u32,
-        max_entries: V6_MAX,
-        flags: BPF_F_NO_PREALLOC,
-    },
-    MapSpec {
-        name: "xdpg_mac",
-        map_type: BPF_MAP_TYPE_HASH,
-        key_size: core::mem::size_of::<MacKey>() as u32,
-        value_size: 8,
-        max_entries: MAC_MAX,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_proto",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: 8,
-        max_entries: GENERATIONS * 256,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_ports",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: 8,
-        max_entries: GENERATIONS * PORT_TABLES * 65536,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_limits",
-        map_type: BPF_MAP_TYPE_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<LimitConfig>() as u32,
-        max_entries: GENERATIONS * MAX_LIMITS,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_buckets",
-        map_type: BPF_MAP_TYPE_LRU_HASH,
-        key_size: core::mem::size_of::<BucketKey>() as u32,
-        value_size: core::mem::size_of::<Bucket>() as u32,
-        max_entries: BUCKETS_MAX,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_ifaces",
-        map_type: BPF_MAP_TYPE_HASH,
-        key_size: 4,
-        value_size: 4,
-        max_entries: IFACES_MAX,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_stats",
-        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<Counter>() as u32,
-        max_entries: STAT_COUNT,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_rule_stats",
-        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<Counter>() as u32,
-        max_entries: MAX_RULE_IDS,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_scratch",
-        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-        key_size: 4,
-        value_size: SCRATCH_SIZE,
-        max_entries: 1,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_samples",
-        map_type: BPF_MAP_TYPE_RINGBUF,
-        key_size: 0,
-        value_size: 0,
-        max_entries: SAMPLES_BYTES,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_if_stats",
-        map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-        key_size: 4,
-        value_size: core::mem::size_of::<IfCounters>() as u32,
-        max_entries: IF_STATS_ARRAY,
-        flags: 0,
-    },
-    MapSpec {
-        name: "xdpg_if_hash",
-        map_type: BPF_MAP_TYPE_PERCPU_HASH,
-        key_size: 4,
-        value_size: core::mem::size_of::<IfCounters>() as u32,
-        max_entries: IF_HASH_MAX,
-        flags: 0,
-    },
-];
+/// The maps of the program, in the order the module creates them and
+/// lists them in sysfs (`maps`). `MapId::X as usize` indexes [`MAPS`];
+/// a compile-time check below makes sure the two agree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(usize)]
+pub enum MapId {
+    /// The active generation (`u32`, one entry).
+    Active,
+    /// `Config` per generation.
+    Config,
+    /// `RuleEntry` per generation and compound-rule bit ([`rule_index`]).
+    Rules,
+    /// IPv4 prefixes ([`Lpm4Key`] → [`AddrEntry`]).
+    V4,
+    /// IPv6 prefixes ([`Lpm6Key`] → [`AddrEntry`]).
+    V6,
+    /// MAC addresses ([`MacKey`] → compound-rule bits).
+    Mac,
+    /// Protocol bitmaps ([`proto_index`]).
+    Proto,
+    /// Port and ICMP bitmaps ([`port_index`]).
+    Ports,
+    /// `LimitConfig` per generation ([`limit_index`]).
+    Limits,
+    /// Rate-limit state per source ([`BucketKey`] → [`Bucket`]).
+    Buckets,
+    /// Per-interface default action overriding `Config::default_action`: key [`iface_key`], value `ACTION_ALLOW` or `ACTION_DENY` (`u32`).
+    Ifaces,
+    /// Per-CPU verdict and reason counters (`STAT_*`, `REASON_*`).
+    Stats,
+    /// Per-CPU per-rule counters ([`rule_stats_index`]).
+    RuleStats,
+    /// Per-CPU scratch space of the program (its parse results live there, not on the 512-byte BPF stack). Not an interface.
+    Scratch,
+    /// Ring buffer of [`Sample`]s of dropped packets.
+    Samples,
+    /// Per-CPU verdict counters per ingress interface with ifindex below `IF_STATS_ARRAY` (array index = ifindex).
+    IfStats,
+    /// The same for larger ifindexes (per-CPU hash, `u32` ifindex → `IfCounters`).
+    IfHash,
+}
+
+impl MapId {
+    /// Number of maps.
+    pub const COUNT: usize = 17;
+    /// Every map, in [`MAPS`] order.
+    pub const ALL: [MapId; MapId::COUNT] = [
+        MapId::Active,
+        MapId::Config,
+        MapId::Rules,
+        MapId::V4,
+        MapId::V6,
+        MapId::Mac,
+        MapId::Proto,
+        MapId::Ports,
+        MapId::Limits,
+        MapId::Buckets,
+        MapId::Ifaces,
+        MapId::Stats,
+        MapId::RuleStats,
+        MapId::Scratch,
+        MapId::Samples,
+        MapId::IfStats,
+        MapId::IfHash,
+    ];
+
+    /// Its description.
+    pub const fn spec(self) -> &'static MapSpec {
+        &MAPS[self as usize]
+    }
+
+    /// Its name (`bpftool map show`, sysfs, pin file names).
+    pub const fn name(self) -> &'static str {
+        MAPS[self as usize].name
+    }
+
+    /// The map of that name, if it is one of the program's.
+    pub fn from_name(name: &str) -> Option<MapId> {
+        MapId::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+
+/// The description of each map, by id.
+const fn map_spec(id: MapId) -> MapSpec {
+    match id {
+        MapId::Active => MapSpec {
+            name: "xdpg_active",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 1,
+            flags: 0,
+        },
+        MapId::Config => MapSpec {
+            name: "xdpg_config",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<Config>() as u32,
+            max_entries: GENERATIONS,
+            flags: 0,
+        },
+        MapId::Rules => MapSpec {
+            name: "xdpg_rules",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<RuleEntry>() as u32,
+            max_entries: GENERATIONS * MAX_BIT_RULES,
+            flags: 0,
+        },
+        MapId::V4 => MapSpec {
+            name: "xdpg_v4",
+            map_type: BPF_MAP_TYPE_LPM_TRIE,
+            key_size: core::mem::size_of::<Lpm4Key>() as u32,
+            value_size: core::mem::size_of::<AddrEntry>() as u32,
+            max_entries: V4_MAX,
+            flags: BPF_F_NO_PREALLOC,
+        },
+        MapId::V6 => MapSpec {
+            name: "xdpg_v6",
+            map_type: BPF_MAP_TYPE_LPM_TRIE,
+            key_size: core::mem::size_of::<Lpm6Key>() as u32,
+            value_size: core::mem::size_of::<AddrEntry>() as u32,
+            max_entries: V6_MAX,
+            flags: BPF_F_NO_PREALLOC,
+        },
+        MapId::Mac => MapSpec {
+            name: "xdpg_mac",
+            map_type: BPF_MAP_TYPE_HASH,
+            key_size: core::mem::size_of::<MacKey>() as u32,
+            value_size: 8,
+            max_entries: MAC_MAX,
+            flags: 0,
+        },
+        MapId::Proto => MapSpec {
+            name: "xdpg_proto",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: GENERATIONS * 256,
+            flags: 0,
+        },
+        MapId::Ports => MapSpec {
+            name: "xdpg_ports",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: 8,
+            max_entries: GENERATIONS * PORT_TABLES * 65536,
+            flags: 0,
+        },
+        MapId::Limits => MapSpec {
+            name: "xdpg_limits",
+            map_type: BPF_MAP_TYPE_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<LimitConfig>() as u32,
+            max_entries: GENERATIONS * MAX_LIMITS,
+            flags: 0,
+        },
+        MapId::Buckets => MapSpec {
+            name: "xdpg_buckets",
+            map_type: BPF_MAP_TYPE_LRU_HASH,
+            key_size: core::mem::size_of::<BucketKey>() as u32,
+            value_size: core::mem::size_of::<Bucket>() as u32,
+            max_entries: BUCKETS_MAX,
+            flags: 0,
+        },
+        MapId::Ifaces => MapSpec {
+            name: "xdpg_ifaces",
+            map_type: BPF_MAP_TYPE_HASH,
+            key_size: 4,
+            value_size: 4,
+            max_entries: IFACES_MAX,
+            flags: 0,
+        },
+        MapId::Stats => MapSpec {
+            name: "xdpg_stats",
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<Counter>() as u32,
+            max_entries: STAT_COUNT,
+            flags: 0,
+        },
+        MapId::RuleStats => MapSpec {
+            name: "xdpg_rule_stats",
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<Counter>() as u32,
+            max_entries: MAX_RULE_IDS,
+            flags: 0,
+        },
+        MapId::Scratch => MapSpec {
+            name: "xdpg_scratch",
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: SCRATCH_SIZE,
+            max_entries: 1,
+            flags: 0,
+        },
+        MapId::Samples => MapSpec {
+            name: "xdpg_samples",
+            map_type: BPF_MAP_TYPE_RINGBUF,
+            key_size: 0,
+            value_size: 0,
+            max_entries: SAMPLES_BYTES,
+            flags: 0,
+        },
+        MapId::IfStats => MapSpec {
+            name: "xdpg_if_stats",
+            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
+            key_size: 4,
+            value_size: core::mem::size_of::<IfCounters>() as u32,
+            max_entries: IF_STATS_ARRAY,
+            flags: 0,
+        },
+        MapId::IfHash => MapSpec {
+            name: "xdpg_if_hash",
+            map_type: BPF_MAP_TYPE_PERCPU_HASH,
+            key_size: 4,
+            value_size: core::mem::size_of::<IfCounters>() as u32,
+            max_entries: IF_HASH_MAX,
+            flags: 0,
+        },
+    }
+}
+
+/// Every map of the program, indexed by [`MapId`]. The XDP program declares
+/// the same maps (names are literals there, as aya's `#[map]` wants);
+/// `xdpguard-skel` fails the build if the compiled program's map
+/// definitions differ from this table.
+pub const MAPS: [MapSpec; MapId::COUNT] = {
+    let mut out = [map_spec(MapId::Active); MapId::COUNT];
+    let mut i = 0;
+    while i < MapId::COUNT {
+        out[i] = map_spec(MapId::ALL[i]);
+        i += 1;
+    }
+    out
+};
+
+const _: () = {
+    let mut i = 0;
+    while i < MapId::COUNT {
+        assert!(MapId::ALL[i] as usize == i);
+        assert!(MAPS[i].name.len() < 16);
+        i += 1;
+    }
+};
 
 /// Precedence of a rule match; lower wins. Computed by the rule compiler,
 /// stored in the maps, compared by the program.
@@ -655,3 +719,310 @@ pub const fn rank(macs: u32, prefix_bits: u32, l4: u32, action: u8, order: u32) 
 
 /// Rank that loses to every rule (the default policy's).
 pub const RANK_NONE: u32 = u32::MAX;
+
+// ---------------------------------------------------------------------
+// Key and index encodings. Every side (program, module, compiler, model,
+// CLI) builds and takes apart keys with these and nothing else.
+// ---------------------------------------------------------------------
+
+/// Entries of one port or ICMP table (`PORTS_*`) in one generation.
+pub const PORT_TABLE_SIZE: u32 = 65536;
+/// Entries of `xdpg_ports` per generation: every table.
+pub const PORTS_PER_GENERATION: u32 = PORT_TABLES * PORT_TABLE_SIZE;
+/// Entries of `xdpg_proto` per generation: one per IP protocol number.
+pub const PROTOS_PER_GENERATION: u32 = 256;
+
+/// Index in `xdpg_ports` of `value` (a port, or [`icmp_value`]) in table
+/// `table` (`PORTS_*`) of `generation`.
+#[inline(always)]
+pub const fn port_index(generation: u32, table: u32, value: u16) -> u32 {
+    (generation * PORT_TABLES + table) * PORT_TABLE_SIZE + value as u32
+}
+
+/// The generation, table and value a `xdpg_ports` index stands for.
+pub const fn port_index_parts(index: u32) -> (u32, u32, u16) {
+    (
+        index / PORTS_PER_GENERATION,
+        (index / PORT_TABLE_SIZE) % PORT_TABLES,
+        (index % PORT_TABLE_SIZE) as u16,
+    )
+}
+
+/// Index of an ICMP or ICMPv6 type and code in the `PORTS_ICMP*` tables.
+#[inline(always)]
+pub const fn icmp_value(icmp_type: u8, code: u8) -> u16 {
+    (icmp_type as u16) << 8 | code as u16
+}
+
+/// Index in `xdpg_proto` of IP protocol `proto` in `generation`.
+#[inline(always)]
+pub const fn proto_index(generation: u32, proto: u8) -> u32 {
+    generation * PROTOS_PER_GENERATION + proto as u32
+}
+
+/// Index in `xdpg_rules` of compound-rule bit `bit` of `generation`.
+#[inline(always)]
+pub const fn rule_index(generation: u32, bit: u32) -> u32 {
+    generation * MAX_BIT_RULES + bit
+}
+
+/// Index in `xdpg_limits` of limiter `limiter` of `generation`.
+#[inline(always)]
+pub const fn limit_index(generation: u32, limiter: u32) -> u32 {
+    generation * MAX_LIMITS + limiter
+}
+
+/// Index in `xdpg_rule_stats` of rule `n` (0-based position in the rule
+/// set) of `generation`.
+#[inline(always)]
+pub const fn rule_stats_index(generation: u32, n: u32) -> u32 {
+    generation * RULES_PER_GENERATION + n
+}
+
+/// The generation and rule position a `xdpg_rule_stats` index stands for.
+pub const fn rule_stats_parts(index: u32) -> (u32, u32) {
+    (index / RULES_PER_GENERATION, index % RULES_PER_GENERATION)
+}
+
+/// Bit of an `xdpg_ifaces` key that holds the generation.
+const IFACE_GENERATION_SHIFT: u32 = 31;
+/// Largest ifindex an `xdpg_ifaces` key can hold.
+pub const IFACE_IFINDEX_MAX: u32 = (1 << IFACE_GENERATION_SHIFT) - 1;
+
+/// Key of `xdpg_ifaces` for interface `ifindex` (at most
+/// [`IFACE_IFINDEX_MAX`]) in `generation`.
+#[inline(always)]
+pub const fn iface_key(ifindex: u32, generation: u32) -> u32 {
+    (ifindex & IFACE_IFINDEX_MAX) | generation << IFACE_GENERATION_SHIFT
+}
+
+/// The ifindex and generation of an `xdpg_ifaces` key.
+pub const fn iface_key_parts(key: u32) -> (u32, u32) {
+    (key & IFACE_IFINDEX_MAX, key >> IFACE_GENERATION_SHIFT)
+}
+
+/// Bits of a trie key before the address: the generation and direction
+/// bytes.
+pub const LPM_HEADER_BITS: u32 = 16;
+
+/// `Lpm4Key::data` of an address (network order) in `generation` and
+/// direction `dir` (`DIR_*`).
+#[inline(always)]
+pub const fn lpm4_data(generation: u32, dir: u8, addr: [u8; 4]) -> [u8; 8] {
+    [generation as u8, dir, addr[0], addr[1], addr[2], addr[3], 0, 0]
+}
+
+/// `Lpm6Key::data` of an address (network order) in `generation` and
+/// direction `dir` (`DIR_*`).
+#[inline(always)]
+pub const fn lpm6_data(generation: u32, dir: u8, addr: &[u8; 16]) -> [u8; 20] {
+    let mut d = [0u8; 20];
+    d[0] = generation as u8;
+    d[1] = dir;
+    let mut i = 0;
+    while i < 16 {
+        d[2 + i] = addr[i];
+        i += 1;
+    }
+    d
+}
+
+/// `prefixlen` of a trie key for an address prefix of `bits` bits.
+#[inline(always)]
+pub const fn lpm_prefixlen(bits: u32) -> u32 {
+    LPM_HEADER_BITS + bits
+}
+
+impl Lpm4Key {
+    /// The key of `addr/bits` in `generation` and direction `dir`.
+    pub const fn new(generation: u32, dir: u8, addr: [u8; 4], bits: u32) -> Self {
+        Lpm4Key {
+            prefixlen: lpm_prefixlen(bits),
+            data: lpm4_data(generation, dir, addr),
+        }
+    }
+    /// Generation byte.
+    pub const fn generation(&self) -> u8 {
+        self.data[0]
+    }
+    /// Direction byte (`DIR_*`).
+    pub const fn dir(&self) -> u8 {
+        self.data[1]
+    }
+    /// The address, network order.
+    pub const fn addr(&self) -> [u8; 4] {
+        [self.data[2], self.data[3], self.data[4], self.data[5]]
+    }
+    /// Prefix length of the address, if `prefixlen` covers the header.
+    pub const fn addr_bits(&self) -> Option<u32> {
+        self.prefixlen.checked_sub(LPM_HEADER_BITS)
+    }
+    /// Whether this key is one the compiler can write: header covered,
+    /// prefix at most 32 bits, generation and direction in range.
+    pub const fn is_valid(&self) -> bool {
+        matches!(self.addr_bits(), Some(b) if b <= 32)
+            && (self.generation() as u32) < GENERATIONS
+            && self.dir() <= DIR_DST
+    }
+}
+
+impl Lpm6Key {
+    /// The key of `addr/bits` in `generation` and direction `dir`.
+    pub const fn new(generation: u32, dir: u8, addr: &[u8; 16], bits: u32) -> Self {
+        Lpm6Key {
+            prefixlen: lpm_prefixlen(bits),
+            data: lpm6_data(generation, dir, addr),
+        }
+    }
+    /// Generation byte.
+    pub const fn generation(&self) -> u8 {
+        self.data[0]
+    }
+    /// Direction byte (`DIR_*`).
+    pub const fn dir(&self) -> u8 {
+        self.data[1]
+    }
+    /// The address, network order.
+    pub const fn addr(&self) -> [u8; 16] {
+        let mut a = [0u8; 16];
+        let mut i = 0;
+        while i < 16 {
+            a[i] = self.data[2 + i];
+            i += 1;
+        }
+        a
+    }
+    /// Prefix length of the address, if `prefixlen` covers the header.
+    pub const fn addr_bits(&self) -> Option<u32> {
+        self.prefixlen.checked_sub(LPM_HEADER_BITS)
+    }
+    /// Whether this key is one the compiler can write: header covered,
+    /// prefix at most 128 bits, generation and direction in range.
+    pub const fn is_valid(&self) -> bool {
+        matches!(self.addr_bits(), Some(b) if b <= 128)
+            && (self.generation() as u32) < GENERATIONS
+            && self.dir() <= DIR_DST
+    }
+}
+
+impl MacKey {
+    /// The key of `mac` in `generation` and direction `dir` (`DIR_*`).
+    #[inline(always)]
+    pub const fn new(generation: u32, dir: u8, mac: [u8; 6]) -> Self {
+        MacKey {
+            generation: generation as u8,
+            dir,
+            mac,
+        }
+    }
+}
+
+/// `BucketKey::family` of an IPv4 source.
+pub const FAMILY_V4: u8 = 4;
+/// `BucketKey::family` of an IPv6 source.
+pub const FAMILY_V6: u8 = 6;
+
+impl BucketKey {
+    /// The bucket of limiter `limit_id` for a source of `family`
+    /// (`FAMILY_*`) already masked to the limiter's prefix (IPv4 in the
+    /// first four bytes, the rest zero).
+    #[inline(always)]
+    pub const fn new(limit_id: u16, family: u8, addr: [u8; 16]) -> Self {
+        BucketKey {
+            limit_id,
+            family,
+            _pad: 0,
+            addr,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------
+// Plain data: what may be copied byte for byte to and from map memory.
+// ---------------------------------------------------------------------
+
+/// Plain-data types that may be copied to and from map memory.
+///
+/// # Safety
+///
+/// Implementors are `repr(C)` (or primitive), have no padding the kernel
+/// could misread (every byte is a named field), and are valid for every
+/// bit pattern.
+pub unsafe trait Pod: Copy + 'static {}
+
+/// The bytes of a plain-data value, as the kernel copies them.
+pub fn bytes_of<T: Pod>(v: &T) -> &[u8] {
+    // SAFETY: `T: Pod` has no padding and every byte is initialised; the
+    // slice covers exactly the value and borrows it.
+    unsafe { core::slice::from_raw_parts(v as *const T as *const u8, core::mem::size_of::<T>()) }
+}
+
+// SAFETY: primitives are plain data.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: arrays of bytes are plain data.
+unsafe impl<const N: usize> Pod for [u8; N] {}
+
+/// Declares the ABI types plain data and checks their size and alignment,
+/// so a field added without its padding fails the build.
+macro_rules! pod {
+    ($($t:ty => $size:expr, $align:expr;)*) => {
+        $(
+            // SAFETY: repr(C), integer and byte-array fields only, every
+            // byte a named field: the size assert below proves there is no
+            // implicit padding.
+            unsafe impl Pod for $t {}
+        )*
+        const _: () = {
+            $(
+                assert!(core::mem::size_of::<$t>() == $size);
+                assert!(core::mem::align_of::<$t>() == $align);
+            )*
+        };
+    };
+}
+
+pod! {
+    Config => 112, 8;
+    RuleEntry => 16, 4;
+    Lpm4Key => 12, 4;
+    Lpm6Key => 24, 4;
+    AddrEntry => 24, 8;
+    MacKey => 8, 1;
+    LimitConfig => 32, 8;
+    BucketKey => 20, 2;
+    Bucket => 16, 8;
+    Counter => 16, 8;
+    IfCounters => 32, 8;
+    Sample => 160, 8;
+}
+
+// TRANSITION (issue 14): the old hand-numbered indices, now derived from
+// `MapId`. Removed once every user takes a `MapId`.
+#[allow(missing_docs)]
+mod transition {
+    use super::MapId;
+    pub const MAP_ACTIVE: usize = MapId::Active as usize;
+    pub const MAP_CONFIG: usize = MapId::Config as usize;
+    pub const MAP_RULES: usize = MapId::Rules as usize;
+    pub const MAP_V4: usize = MapId::V4 as usize;
+    pub const MAP_V6: usize = MapId::V6 as usize;
+    pub const MAP_MAC: usize = MapId::Mac as usize;
+    pub const MAP_PROTO: usize = MapId::Proto as usize;
+    pub const MAP_PORTS: usize = MapId::Ports as usize;
+    pub const MAP_LIMITS: usize = MapId::Limits as usize;
+    pub const MAP_BUCKETS: usize = MapId::Buckets as usize;
+    pub const MAP_IFACES: usize = MapId::Ifaces as usize;
+    pub const MAP_STATS: usize = MapId::Stats as usize;
+    pub const MAP_RULE_STATS: usize = MapId::RuleStats as usize;
+    pub const MAP_SCRATCH: usize = MapId::Scratch as usize;
+    pub const MAP_SAMPLES: usize = MapId::Samples as usize;
+    pub const MAP_IF_STATS: usize = MapId::IfStats as usize;
+    pub const MAP_IF_HASH: usize = MapId::IfHash as usize;
+}
+pub use transition::*;
