@@ -12,8 +12,10 @@
 //!   against it.
 
 mod compile;
+pub mod diff;
 mod file;
 pub mod model;
+pub mod text;
 
 pub use compile::{compile, Image};
 pub use file::{parse_cidr, parse_mac, Error, RuleSpec};

@@ -457,9 +457,19 @@ src = "10.0.0.0/8"
     #[test]
     fn address_rules_apply_to_link_essential_frames() {
         let rules = "default = \"deny\"\n[[rule]]\naction = \"deny\"\nsrc = \"10.0.0.1\"\n";
-        let dhcp = |last| v4([10, 0, 0, last], [10, 0, 0, 2], 17, &[0, 67, 0, 68, 0, 8, 0, 0]);
+        let dhcp = |last| {
+            v4(
+                [10, 0, 0, last],
+                [10, 0, 0, 2],
+                17,
+                &[0, 67, 0, 68, 0, 8, 0, 0],
+            )
+        };
         let o = eval(rules, &dhcp(1));
-        assert_eq!((o.drop, o.reason, o.rule_id), (true, REASON_RULE_DENY, Some(0)));
+        assert_eq!(
+            (o.drop, o.reason, o.rule_id),
+            (true, REASON_RULE_DENY, Some(0))
+        );
         // Only the default policy gives way to link-essential frames.
         let o = eval(rules, &dhcp(9));
         assert_eq!((o.drop, o.reason), (false, REASON_ESSENTIAL));

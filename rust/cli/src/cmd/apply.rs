@@ -59,7 +59,7 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
             _ => e,
         })?;
         let active = ctl::active(&guard)?;
-        let changes = ctl::diff(&active.rules, &rs);
+        let changes = xdpguard_rules::diff::diff(&active.rules, &rs);
         for c in &changes {
             println!("{c}");
         }

@@ -264,7 +264,7 @@ fn run(a: Import, pb: &ProgressBar) -> Result<(), Failure> {
     if a.dry_run {
         ctl::check(&guard, &rs)?;
         pb.finish_and_clear();
-        for c in ctl::diff(&active.rules, &rs) {
+        for c in xdpguard_rules::diff::diff(&active.rules, &rs) {
             println!("{c}");
         }
         println!("{shown}: {what} valid; nothing applied (--dry-run)");

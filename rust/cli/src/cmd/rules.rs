@@ -236,7 +236,7 @@ fn edit(
     let active = ctl::active(&guard)?;
     let mut rs = active.rules.clone();
     let what = change(&mut rs)?;
-    let changes = ctl::diff(&active.rules, &rs);
+    let changes = xdpguard_rules::diff::diff(&active.rules, &rs);
     if changes.is_empty() {
         println!("{what}; nothing to change");
         return Ok(());
@@ -303,7 +303,7 @@ pub fn add(a: Add) -> Result<(), Failure> {
             return Ok(format!(
                 "rule {} already is {}",
                 i + 1,
-                ctl::rule_text(rs, &rs.rules[i])
+                xdpguard_rules::text::rule_text(rs, &rs.rules[i])
             ));
         }
         let at = match a.at {
@@ -316,7 +316,7 @@ pub fn add(a: Add) -> Result<(), Failure> {
                 )))
             }
         };
-        let text = ctl::rule_text(rs, &rule);
+        let text = xdpguard_rules::text::rule_text(rs, &rule);
         rs.rules.insert(at, rule);
         Ok(format!("added rule {}: {text}", at + 1))
     })
@@ -352,7 +352,10 @@ pub fn delete(d: Delete) -> Result<(), Failure> {
                 )));
             }
             let r = rs.rules.remove(n - 1);
-            return Ok(format!("deleted rule {n}: {}", ctl::rule_text(rs, &r)));
+            return Ok(format!(
+                "deleted rule {n}: {}",
+                xdpguard_rules::text::rule_text(rs, &r)
+            ));
         }
         let rule = d
             .what
@@ -363,7 +366,7 @@ pub fn delete(d: Delete) -> Result<(), Failure> {
             return Ok(format!(
                 "deleted rule {}: {}",
                 i + 1,
-                ctl::rule_text(rs, &r)
+                xdpguard_rules::text::rule_text(rs, &r)
             ));
         }
         // An address (or a few) out of address-only lists of that action.
@@ -400,7 +403,7 @@ pub fn delete(d: Delete) -> Result<(), Failure> {
         }
         Err(Failure::usage(format!(
             "delete: no rule is \"{}\" (see xdpguard list; delete N deletes rule N)",
-            ctl::rule_text(rs, &rule)
+            xdpguard_rules::text::rule_text(rs, &rule)
         )))
     })
 }
@@ -558,7 +561,9 @@ fn limiter_add(rs: &mut RuleSet, new: Limit) -> Result<String, Failure> {
         .map_err(|e| Failure::usage(format!("limiter add {name}: {}", e.message)))?;
     Ok(format!(
         "limiter {}",
-        ctl::limit_text(&rs.limits[rs.limits.iter().position(|x| x.name == name).unwrap_or(0)])
+        xdpguard_rules::text::limit_text(
+            &rs.limits[rs.limits.iter().position(|x| x.name == name).unwrap_or(0)]
+        )
     ))
 }
 
@@ -663,7 +668,7 @@ fn rule_json(rs: &RuleSet, n: usize, r: &Rule, c: &xdpguard_abi::Counter) -> Val
         "src_mac": r.src_mac.as_ref().map(mac),
         "dst_mac": r.dst_mac.as_ref().map(mac),
         "comment": r.comment,
-        "text": ctl::match_text(r),
+        "text": xdpguard_rules::text::match_text(r),
         "packets": c.packets,
         "bytes": c.bytes,
     })
@@ -685,7 +690,7 @@ pub fn list(l: List) -> Result<(), Failure> {
         ctl::Origin::Recorded => "recorded",
     };
     if l.json {
-        let settings: serde_json::Map<String, Value> = ctl::settings(rs)
+        let settings: serde_json::Map<String, Value> = xdpguard_rules::text::settings(rs)
             .into_iter()
             .filter(|(k, _)| !k.starts_with("interface "))
             .map(|(k, v)| (k, Value::String(v)))
@@ -725,13 +730,13 @@ pub fn list(l: List) -> Result<(), Failure> {
         println!("{out}");
         return report_drift(&check);
     }
-    let s: Vec<String> = ctl::settings(rs)
+    let s: Vec<String> = xdpguard_rules::text::settings(rs)
         .into_iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect();
     println!("{}", s.join(", "));
     for l in &rs.limits {
-        println!("limiter {}", ctl::limit_text(l));
+        println!("limiter {}", xdpguard_rules::text::limit_text(l));
     }
     println!(
         "{:>4}  {:<12} {:<44} {:>12} {:>14}",
@@ -745,8 +750,8 @@ pub fn list(l: List) -> Result<(), Failure> {
         println!(
             "{:>4}  {:<12} {:<44} {:>12} {:>14}{comment}",
             i + 1,
-            ctl::action_text(rs, r),
-            ctl::match_text(r),
+            xdpguard_rules::text::action_text(rs, r),
+            xdpguard_rules::text::match_text(r),
             c.packets,
             c.bytes
         );
