@@ -115,7 +115,7 @@ opt-levels: skel $(MODULE_DEPS)
 
 # The CLI and the differential test (userspace, run inside the VM too).
 cli: setup
-	cargo build --locked --release -p xdpguard
+	cargo build --locked --release -p xdpguard-user
 
 host-test: bpf
 	cargo test --locked --workspace --exclude xdpguard-bpf

@@ -7,7 +7,7 @@ mod cmd;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use xdpguard::sys::Failure;
+use xdpguard_user::sys::Failure;
 use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
 
 mod generate;
@@ -104,7 +104,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Generate { what } => generate::run(Cli::command(), what)?,
         Cmd::Check { file } => {
             let rs = cmd::apply::load(&file)?;
-            xdpguard_rules::compile(&rs, 0, &xdpguard::ifindex)
+            xdpguard_rules::compile(&rs, 0, &xdpguard_user::ifindex)
                 .map_err(|e| Failure::usage(format!("{file}: {e}")))?;
             println!("{file}: {} rules, valid", rs.rules.len());
         }
@@ -124,7 +124,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Status(a) => cmd::status::run(a)?,
         Cmd::Top(a) => cmd::top::run(a)?,
         Cmd::Stats { json, rules } => {
-            let guard = xdpguard::sys::open_guard()?;
+            let guard = xdpguard_user::sys::open_guard()?;
             let stats = guard
                 .counters(MAP_STATS, STAT_COUNT)
                 .map_err(Failure::from)?;

@@ -16,7 +16,7 @@ use std::{
 
 use clap::Parser;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use xdpguard::{Guard, Prog};
+use xdpguard_user::{Guard, Prog};
 use xdpguard_rules::{Action, Rule, RuleSet};
 
 #[derive(Parser)]

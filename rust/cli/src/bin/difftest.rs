@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, net::IpAddr, process::ExitCode};
 use clap::Parser;
 use ipnet::IpNet;
 use rand::{rngs::SmallRng, seq::SliceRandom, Rng, SeedableRng};
-use xdpguard::Guard;
+use xdpguard_user::Guard;
 use xdpguard_abi::*;
 use xdpguard_rules::{model, Action, Fragments, Image, Limit, Rule, RuleSet};
 
@@ -494,13 +494,13 @@ fn run(args: &Args) -> Result<u64, String> {
     let prog = guard.prog().map_err(|e| e.to_string())?;
     let mut rng = SmallRng::seed_from_u64(args.seed);
     let mut prev: [Option<Image>; 2] = [None, None];
-    let lo = xdpguard::ifindex("lo").ok_or("no lo interface")?;
+    let lo = xdpguard_user::ifindex("lo").ok_or("no lo interface")?;
     let (mut cases, mut sets, mut mismatches) = (0u64, 0u64, 0u64);
     let mut seen = vec![0u64; STAT_COUNT as usize];
     while cases < args.cases {
         let rs = gen_ruleset(&mut rng);
         let target = 1 - guard.active().map_err(|e| e.to_string())?;
-        let img = xdpguard_rules::compile(&rs, target, &xdpguard::ifindex)?;
+        let img = xdpguard_rules::compile(&rs, target, &xdpguard_user::ifindex)?;
         guard
             .write(&img, prev[target as usize].as_ref())
             .map_err(|e| e.to_string())?;
@@ -508,7 +508,7 @@ fn run(args: &Args) -> Result<u64, String> {
         let ifaces: BTreeMap<u32, bool> = rs
             .interfaces
             .iter()
-            .filter_map(|(n, d)| xdpguard::ifindex(n).map(|i| (i, *d)))
+            .filter_map(|(n, d)| xdpguard_user::ifindex(n).map(|i| (i, *d)))
             .collect();
         let nrules = rs.rules.len() as u32;
         let stats0 = guard

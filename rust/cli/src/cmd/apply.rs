@@ -5,7 +5,7 @@
 use clap::Args;
 use xdpguard_rules::RuleSet;
 
-use xdpguard::ctl::{self, Failure};
+use xdpguard_user::ctl::{self, Failure};
 
 /// `xdpguard apply`.
 #[derive(Args, Debug)]

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use xdpguard::{samples, sys::Failure};
+use xdpguard_user::{samples, sys::Failure};
 
 /// Options of `capture`.
 #[derive(clap::Args)]
@@ -23,7 +23,7 @@ pub struct Args {
 /// Runs `capture`.
 pub fn run(a: Args) -> Result<(), Failure> {
     super::log::check_timeout(a.timeout)?;
-    let guard = xdpguard::sys::open_guard()?;
+    let guard = xdpguard_user::sys::open_guard()?;
     super::log::warn_if_not_sampling(&guard);
     let out: Box<dyn Write> = if a.file == "-" {
         Box::new(std::io::stdout().lock())

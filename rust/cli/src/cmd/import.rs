@@ -15,7 +15,7 @@ use ipnet::IpNet;
 use rustc_hash::FxHashSet as HashSet;
 use xdpguard_rules::{Action, Rule};
 
-use xdpguard::ctl::{self, Failure};
+use xdpguard_user::ctl::{self, Failure};
 
 /// `xdpguard import`.
 #[derive(Args, Debug)]

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use xdpguard::{samples, sys::Failure, Guard};
+use xdpguard_user::{samples, sys::Failure, Guard};
 use xdpguard_abi::{Config, MAP_CONFIG};
 
 /// Options of `log`.
@@ -61,7 +61,7 @@ pub fn each_sample(
     timeout: Option<f64>,
     mut f: impl FnMut(&xdpguard_abi::Sample) -> Result<(), Failure>,
 ) -> Result<usize, Failure> {
-    let _reader = xdpguard::ctl::samples_lock()?;
+    let _reader = xdpguard_user::ctl::samples_lock()?;
     let mut ring = guard.samples()?;
     let start = Instant::now();
     let mut checked = start;
@@ -90,7 +90,7 @@ pub fn each_sample(
             return Ok(seen);
         }
         if checked.elapsed() >= MODULE_CHECK {
-            xdpguard::sys::still_opened(guard)?;
+            xdpguard_user::sys::still_opened(guard)?;
             checked = Instant::now();
         }
         std::thread::sleep(Duration::from_millis(100));
@@ -100,16 +100,16 @@ pub fn each_sample(
 /// Runs `log`.
 pub fn run(a: Args) -> Result<(), Failure> {
     check_timeout(a.timeout)?;
-    let guard = xdpguard::sys::open_guard()?;
+    let guard = xdpguard_user::sys::open_guard()?;
     warn_if_not_sampling(&guard);
     let offset = samples::monotonic_offset_ns();
     // A reader that went away (`xdpguard log | head`) ends the run quietly:
     // this failure with exit code 0 stops the loop and is not reported.
-    let gone = || Failure::new(xdpguard::sys::EXIT_OK, "");
+    let gone = || Failure::new(xdpguard_user::sys::EXIT_OK, "");
     let result = each_sample(&guard, a.count, a.timeout, |s| {
         let text = if a.json {
             samples::to_json(s, offset).to_string()
-        } else if let Some(line) = xdpguard::describe_sample(bytes_of(s)) {
+        } else if let Some(line) = xdpguard_user::describe_sample(bytes_of(s)) {
             line
         } else {
             return Ok(());
@@ -120,7 +120,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
             .map_err(|_| gone())
     });
     match result {
-        Err(e) if e.code == xdpguard::sys::EXIT_OK => Ok(()),
+        Err(e) if e.code == xdpguard_user::sys::EXIT_OK => Ok(()),
         r => r.map(|_| ()),
     }
 }

@@ -8,7 +8,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use xdpguard::{
+use xdpguard_user::{
     pins::{self, PIN_DIR},
     sys::{self, Failure},
 };
@@ -53,7 +53,7 @@ pub fn pin(a: PinArgs) -> Result<(), Failure> {
     let guard = sys::open_guard()?;
     // One command at a time changes the pins (udev and an operator may
     // both run `pin` as the module loads).
-    let _lock = xdpguard::ctl::lock()?;
+    let _lock = xdpguard_user::ctl::lock()?;
     let dir = Path::new(PIN_DIR);
     let out = pins::pin_all(dir, &guard.maps_by_name()).map_err(|e| io_fail(PIN_DIR, e))?;
     let total = out.pinned.len() + out.replaced.len() + out.kept.len();
@@ -84,7 +84,7 @@ pub fn pin(a: PinArgs) -> Result<(), Failure> {
 /// Runs `unpin`.
 pub fn unpin() -> Result<(), Failure> {
     sys::require_privilege()?;
-    let _lock = xdpguard::ctl::lock()?;
+    let _lock = xdpguard_user::ctl::lock()?;
     let dir = Path::new(PIN_DIR);
     let module = pins::module_maps();
     let state = pins::inspect(dir, module.as_deref())

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use xdpguard_abi::RULES_PER_GENERATION;
 use xdpguard_rules::{Action, Fragments, Limit, Rule, RuleSet, RuleSpec};
 
-use xdpguard::ctl::{self, Failure};
+use xdpguard_user::ctl::{self, Failure};
 
 /// What a rule matches, as options (the fields of a `[[rule]]` table).
 #[derive(Args, Clone, Debug, Default)]
@@ -280,7 +280,7 @@ pub fn check_interfaces(interfaces: &[(String, bool)]) -> Result<(), Failure> {
         interfaces: interfaces.to_vec(),
         ..RuleSet::default()
     };
-    xdpguard_rules::compile(&only, 0, &xdpguard::ifindex)
+    xdpguard_rules::compile(&only, 0, &xdpguard_user::ifindex)
         .map(|_| ())
         .map_err(Failure::usage)
 }
@@ -859,7 +859,7 @@ mod input_before_module {
     use clap::Parser;
 
     /// The failure of `xdpguard ARGS...`.
-    fn fails(args: &[&str]) -> xdpguard::sys::Failure {
+    fn fails(args: &[&str]) -> xdpguard_user::sys::Failure {
         let argv = std::iter::once("xdpguard").chain(args.iter().copied());
         let cli = crate::Cli::try_parse_from(argv).expect("clap accepts the words");
         crate::run(cli).expect_err("must fail")
@@ -982,7 +982,7 @@ mod input_before_module {
         ];
         for (args, want) in &cases {
             let f = fails(args);
-            assert_eq!(f.code, xdpguard::sys::EXIT_USAGE, "{args:?}: {}", f.msg);
+            assert_eq!(f.code, xdpguard_user::sys::EXIT_USAGE, "{args:?}: {}", f.msg);
             assert!(
                 f.msg.contains(want.as_str()),
                 "{args:?}: {:?} lacks {want:?}",

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde_json::{json, Map as JMap, Value};
-use xdpguard::{
+use xdpguard_user::{
     ctl,
     pins::{self, PIN_DIR},
     sys,
@@ -216,7 +216,7 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
 
 /// Keys of `map` as byte strings of `key_size`, at most `cap`.
 fn keys_bytes(
-    map: &xdpguard::Map,
+    map: &xdpguard_user::Map,
     key_size: usize,
     cap: usize,
 ) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
@@ -234,7 +234,7 @@ fn keys_bytes(
     by_size!(4 8 12 20 24)
 }
 
-fn count_keys(map: &xdpguard::Map, key_size: usize) -> std::io::Result<(usize, bool)> {
+fn count_keys(map: &xdpguard_user::Map, key_size: usize) -> std::io::Result<(usize, bool)> {
     keys_bytes(map, key_size, COUNT_CAP).map(|(k, c)| (k.len(), c))
 }
 
@@ -389,7 +389,7 @@ fn print_text(v: &Value) {
 
 /// Runs `status`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    if !Path::new(xdpguard::SYSFS).join("prog_id").exists() {
+    if !Path::new(xdpguard_user::SYSFS).join("prog_id").exists() {
         // Not loaded: still say what is pinned (stale pins outlive rmmod).
         let v = json!({"module": module_json(false), "pins": pins_json(None)});
         if a.json {

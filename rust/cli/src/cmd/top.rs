@@ -9,7 +9,7 @@ use std::{
 };
 
 use serde_json::{json, Value};
-use xdpguard::{
+use xdpguard_user::{
     rates::{self, Rate},
     samples,
     sys::{self, Failure, Opened},
@@ -164,11 +164,11 @@ fn line(v: &Value) -> String {
 pub fn run(a: Args) -> Result<(), Failure> {
     if !a.interval.is_finite() || a.interval <= 0.0 || a.interval > 3600.0 {
         return Err(Failure::new(
-            xdpguard::sys::EXIT_USAGE,
+            xdpguard_user::sys::EXIT_USAGE,
             "--interval must be a number of seconds above 0 and at most 3600",
         ));
     }
-    let mut guard = xdpguard::sys::open_guard()?;
+    let mut guard = xdpguard_user::sys::open_guard()?;
     let tty = !a.json && std::io::stdout().is_terminal();
     let mut prev = snapshot(&guard)?;
     let mut n = 0;

@@ -6,7 +6,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use xdpguard_abi::MAPS;
 
-use xdpguard::ctl::{self, Drift, Failure, GenCheck};
+use xdpguard_user::ctl::{self, Drift, Failure, GenCheck};
 
 /// `xdpguard verify`.
 #[derive(Args, Debug)]
