@@ -2,7 +2,7 @@
 #
 # xdpguard: a Rust-for-Linux module that loads and attaches a Rust XDP program.
 #
-#   make            bootstrap (once), test kernel, BPF program, module
+#   make            test kernel, BPF program, module (installs nothing)
 #   make demo       boot the test kernel and watch xdpguard drop a source
 #   make test       host tests + build + kselftests in the test VM
 #   make kernel-debug   the debug test kernel (clang, KASAN, lockdep, kmemleak, ...)
@@ -23,7 +23,8 @@ export XDPGUARD_CACHE ?= $(HOME)/.cache/xdpguard
 # Without KDIR= on the command line, build the cached test kernel first.
 # KDIR is the keyed tree of this checkout's config (not the linux-test link,
 # which another checkout may re-point); it is evaluated when used, after
-# `setup` has installed the tools that go into the key.
+# the `kernel` target (and `setup`, for the goals that run it) made sure
+# the tools that go into the key are here.
 ifeq ($(origin KDIR),undefined)
 KDIR = $(shell scripts/build-kernel.sh --print-kdir)
 MODULE_DEPS := kernel
@@ -71,11 +72,22 @@ all: module
 setup:
 	@scripts/bootstrap.sh
 
-kernel: setup
+# Plain builds (make, make module, make KDIR=..., make cli, make install)
+# install nothing: they check their tools and say what is missing
+# (scripts/check-build-tools.sh; check-toolchain.sh for KDIR). The goals
+# that boot the VM, benchmark or package run the bootstrap first.
+SETUP_GOALS := setup demo test host-test selftests limiter-test difftest bench bench-smoke \
+	import-bench stress test-debug kernel-debug module-debug opt-levels \
+	pkg-test install-test dkms-test intree-test deb dkms-src
+NEED_SETUP := $(if $(filter $(SETUP_GOALS),$(MAKECMDGOALS)),setup)
+
+kernel: $(NEED_SETUP)
+	@scripts/check-build-tools.sh kernel
 	@scripts/build-kernel.sh
 
 # The BPF ELF is kept as build/xdpguard.bpf.o for llvm-objdump and loaders.
-bpf: setup
+bpf: $(NEED_SETUP)
+	@scripts/check-build-tools.sh bpf
 	$(CARGO_BPF)
 	@mkdir -p build && cp $(BPF_ELF) build/xdpguard.bpf.o
 
@@ -90,6 +102,7 @@ module: skel $(MODULE_DEPS)
 	@echo "built $(MODULE)"
 
 kernel-debug: setup
+	@scripts/check-build-tools.sh kernel
 	@scripts/build-kernel.sh --flavour debug
 
 module-debug: skel kernel-debug
@@ -114,7 +127,8 @@ opt-levels: skel $(MODULE_DEPS)
 	KDIR=$(KDIR) SKEL_BIN=$(SKEL_BIN) scripts/bpf-opt-levels.sh $(OPT_LEVELS)
 
 # The CLI and the differential test (userspace, run inside the VM too).
-cli: setup
+cli: $(NEED_SETUP)
+	@scripts/check-build-tools.sh cli
 	cargo build --locked --release -p xdpguard-user
 
 host-test: bpf

@@ -1,28 +1,16 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Install what xdpguard needs on a Debian 12 machine. Idempotent: every step
+# Install what xdpguard's tests, VM, benchmarks and packaging need on a
+# Debian 12 machine (make demo, make test, ...; plain builds only check,
+# scripts/check-build-tools.sh). Idempotent: every step
 # checks first and does nothing when its tool is already there.
 set -euo pipefail
 
-# Debian packages: kernel build, Rust-for-Linux bindgen (libclang-19), the
-# debug kernel's clang toolchain (clang-19, lld-19, llvm-19: LLVM=-19, same
-# version as bindgen's libclang), BPF linker (LLVM 22, which reads rustc
-# 1.95's bitcode), the QEMU harness, the tools the selftests drive inside
-# the guest, Debian packaging and DKMS (make deb, make dkms-test), and the
-# benchmark's contenders (nftables, iptables, ipset, xdp-tools) and plots.
-PACKAGES=(
-	build-essential flex bison bc libelf-dev libssl-dev kmod cpio xz-utils
-	libclang-19-dev clang-19 lld-19 llvm-19
-	llvm-22 llvm-22-dev libpolly-22-dev libzstd-dev
-	linux-source-6.12
-	qemu-system-x86 busybox-static
-	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time
-	debhelper dh-dkms dkms lintian
-	nftables iptables ipset python3-matplotlib
-)
-BINDGEN_VERSION=0.73.2
-BPF_LINKER_VERSION=0.13.0
+# The package lists and tool versions (scripts/packages.sh): everything,
+# the build's and the tests'.
+. "$(dirname "$0")/packages.sh"
+PACKAGES=("${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
 
 log() { printf 'bootstrap: %s\n' "$*"; }
 
