@@ -16,6 +16,7 @@ use xdpguard_abi::*;
 use xdpguard_rules::Image;
 
 pub use bpf::{Map, Prog};
+pub use samples::describe_sample;
 
 /// Where the module publishes the ids of its objects.
 pub const SYSFS: &str = "/sys/module/xdpguard/bpf";
@@ -329,69 +330,4 @@ where
     let keys: Vec<K> = entries.iter().map(|(k, _)| *k).collect();
     let vals: Vec<V> = entries.iter().map(|(_, v)| *v).collect();
     map.update_batch(&keys, &vals)
-}
-
-/// One decoded drop sample, as `xdpguard log` prints it.
-pub fn describe_sample(rec: &[u8]) -> Option<String> {
-    if rec.len() < std::mem::size_of::<Sample>() {
-        return None;
-    }
-    // SAFETY: `rec` holds at least one `Sample`, a plain-data repr(C) type
-    // valid for any bytes; read_unaligned copes with any alignment.
-    let s: Sample = unsafe { std::ptr::read_unaligned(rec.as_ptr() as *const Sample) };
-    let mut ifname = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: the buffer has IF_NAMESIZE bytes, as if_indextoname needs.
-    let name = unsafe {
-        let p = libc::if_indextoname(s.ifindex, ifname.as_mut_ptr());
-        if p.is_null() {
-            format!("if{}", s.ifindex)
-        } else {
-            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    };
-    let frame = &s.data[..(s.cap_len as usize).min(SAMPLE_CAPTURE)];
-    let what = match xdpguard_rules::model::parse(frame) {
-        Some(f) => match f.addrs {
-            Some((src, dst)) => {
-                let proto = match f.proto {
-                    6 => "tcp".to_string(),
-                    17 => "udp".to_string(),
-                    1 => "icmp".to_string(),
-                    58 => "icmpv6".to_string(),
-                    p => format!("proto {p}"),
-                };
-                match (f.proto, f.l4) {
-                    (6 | 17, Some((sp, dp))) => {
-                        format!("{src} port {sp} -> {dst} port {dp} {proto}")
-                    }
-                    (1 | 58, Some((tc, _))) => {
-                        format!("{src} -> {dst} {proto} type {} code {}", tc >> 8, tc & 0xff)
-                    }
-                    _ => format!("{src} -> {dst} {proto}"),
-                }
-            }
-            None => {
-                let m = |m: [u8; 6]| {
-                    m.iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":")
-                };
-                format!("{} -> {} non-IP", m(f.eth_src), m(f.eth_dst))
-            }
-        },
-        None => "malformed frame".to_string(),
-    };
-    let rule = if s.rule_id == u32::MAX {
-        String::new()
-    } else {
-        format!(" rule {}", s.rule_id % RULES_PER_GENERATION + 1)
-    };
-    let verdict = if s.monitor != 0 { "would drop" } else { "drop" };
-    let reason = STAT_NAMES.get(s.reason as usize).copied().unwrap_or("?");
-    Some(format!(
-        "{:.6} {name} {verdict} ({reason}{rule}) {what} len {}",
-        s.ts_ns as f64 / 1e9,
-        s.len
-    ))
 }
