@@ -133,6 +133,7 @@ cli: $(NEED_SETUP)
 
 host-test: bpf
 	cargo test --locked --workspace --exclude xdpguard-bpf
+	scripts/test-build-tools.sh
 
 # Sizes of the stress tests inside `make test` and `make test-debug`;
 # `make stress` runs them at full size (the scripts' defaults: 200 cycles,

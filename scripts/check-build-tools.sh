@@ -21,7 +21,11 @@ set -euo pipefail
 export PATH="$HOME/.cargo/bin:$PATH"
 
 missing=()
-need() { missing+=("$1"); }
+need() {
+	local m
+	for m in "${missing[@]}"; do [[ "$m" == "$1" ]] && return 0; done
+	missing+=("$1")
+}
 
 has_cargo() {
 	command -v cargo >/dev/null || { need "cargo (install Rust with rustup: https://rustup.rs, or apt install cargo)"; return 1; }
