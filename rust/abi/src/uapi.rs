@@ -270,6 +270,15 @@ pub mod prog_info {
 /// than 6.12's `bpf_prog_info` and `bpf_map_info`.
 pub const INFO_BUF: usize = 256;
 
+/// `BPF_RINGBUF_BUSY_BIT`: a ring buffer record's header says it is still
+/// being written.
+pub const BPF_RINGBUF_BUSY_BIT: u32 = 1 << 31;
+/// `BPF_RINGBUF_DISCARD_BIT`: the record was discarded; skip it.
+pub const BPF_RINGBUF_DISCARD_BIT: u32 = 1 << 30;
+/// `BPF_RINGBUF_HDR_SZ`: bytes of a record's header (length and flags,
+/// then the page offset); records are padded to 8 bytes.
+pub const BPF_RINGBUF_HDR_SZ: usize = 8;
+
 /// Marks the attr layouts above: `repr(C)` with every byte a named field
 /// (sizes checked below), so they may be handed to bpf(2) as they are.
 ///
