@@ -1,0 +1,264 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Classification: each field the rules constrain is looked up (address
+//! tries, MAC hash, protocol and port arrays) into a bitmap of compound
+//! rules; the bitmaps are ANDed and the best compound rule competes with
+//! the best address-only rules of the source and destination by rank.
+//! No match leaves the interface's or the generation's default policy.
+
+use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use xdpguard_abi::*;
+
+use crate::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
+use crate::{ingress_ifindex, Decision, Facts, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4, V6};
+
+#[inline(always)]
+fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
+    PORTS
+        .get(port_index(generation, table, index))
+        .copied()
+        .unwrap_or(0)
+}
+
+#[inline(always)]
+fn mac_bits(generation: u32, dir: u8, mac: &[u8; 8]) -> u64 {
+    let key = MacKey::new(
+        generation,
+        dir,
+        [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]],
+    );
+    match MACS.get_ptr(&key) {
+        // SAFETY: a hash lookup result points at a live value for the rest
+        // of this program run (RCU).
+        Some(v) => unsafe { *v },
+        None => 0,
+    }
+}
+
+/// The address entry of the longest prefix matching `addr`, if any.
+#[inline(always)]
+fn addr_entry(generation: u32, family: u8, dir: u8, addr: &[u8; 16]) -> Option<&'static AddrEntry> {
+    if family == FAMILY_V4 {
+        let a = [addr[0], addr[1], addr[2], addr[3]];
+        V4.get(&Key::new(lpm_prefixlen(32), lpm4_data(generation, dir, a)))
+    } else {
+        V6.get(&Key::new(
+            lpm_prefixlen(128),
+            lpm6_data(generation, dir, addr),
+        ))
+    }
+}
+
+/// Index of the lowest set bit of a non-zero `b`, without `cttz` (which
+/// LLVM lowers to a table lookup in .rodata).
+#[inline(always)]
+fn lowest_bit(b: u64) -> u32 {
+    let mut b = b & b.wrapping_neg();
+    let mut n = 0;
+    if b >> 32 != 0 {
+        n += 32;
+        b >>= 32;
+    }
+    if b >> 16 != 0 {
+        n += 16;
+        b >>= 16;
+    }
+    if b >> 8 != 0 {
+        n += 8;
+        b >>= 8;
+    }
+    if b >> 4 != 0 {
+        n += 4;
+        b >>= 4;
+    }
+    if b >> 2 != 0 {
+        n += 2;
+        b >>= 2;
+    }
+    if b >> 1 != 0 {
+        n += 1;
+    }
+    n
+}
+
+/// The best rule match: lowest rank among the best compound rule and the
+/// address-only rules of the source and destination.
+pub(crate) struct Best {
+    rank: u32,
+    pub(crate) action: u8,
+    pub(crate) rule_id: u32,
+    pub(crate) limit: u8,
+}
+
+impl Best {
+    /// No match yet: loses to every rule.
+    const NONE: Best = Best {
+        rank: RANK_NONE,
+        action: ACTION_NONE,
+        rule_id: NO_RULE,
+        limit: LIMIT_NONE,
+    };
+}
+
+#[inline(always)]
+fn consider(best: &mut Best, r: &RuleEntry) {
+    if r.action != ACTION_NONE && r.rank < best.rank {
+        best.rank = r.rank;
+        best.action = r.action;
+        best.rule_id = r.rule_id;
+        best.limit = r.limit;
+    }
+}
+
+#[inline(always)]
+pub(crate) fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decision {
+    // The drop and pass fragment policies come before any rule.
+    if f.fragment != 0 && cfg.frag_policy != FRAG_L3_ONLY {
+        return match cfg.frag_policy {
+            FRAG_DROP => Decision::of(ACTION_DENY, REASON_FRAGMENT),
+            FRAG_PASS => Decision::of(ACTION_ALLOW, REASON_FRAGMENT),
+            _ => Decision::corrupt(),
+        };
+    }
+    let mut best = Best::NONE;
+    // A lookup only matters for a field some compound rule constrains.
+    let all = cfg.all;
+    let mut bits = all;
+    if cfg.wild_mac_src != all {
+        bits &= mac_bits(generation, DIR_SRC, &f.eth_src) | cfg.wild_mac_src;
+    }
+    if cfg.wild_mac_dst != all {
+        bits &= mac_bits(generation, DIR_DST, &f.eth_dst) | cfg.wild_mac_dst;
+    }
+
+    if f.family == 0 {
+        bits &= cfg.nonip;
+    } else {
+        let (src_bit, dst_bit) = if f.family == FAMILY_V4 {
+            (TRIE_SRC4, TRIE_DST4)
+        } else {
+            (TRIE_SRC6, TRIE_DST6)
+        };
+        let src = if cfg.tries & src_bit != 0 {
+            addr_entry(generation, f.family, DIR_SRC, &f.saddr)
+        } else {
+            None
+        };
+        let dst = if cfg.tries & dst_bit != 0 {
+            addr_entry(generation, f.family, DIR_DST, &f.daddr)
+        } else {
+            None
+        };
+        let (wild_src, wild_dst) = if f.family == FAMILY_V4 {
+            (cfg.wild_src4, cfg.wild_dst4)
+        } else {
+            (cfg.wild_src6, cfg.wild_dst6)
+        };
+        bits &= (src.map_or(0, |e| e.bits) | wild_src) & (dst.map_or(0, |e| e.bits) | wild_dst);
+        if cfg.wild_proto != all {
+            bits &= PROTO
+                .get(proto_index(generation, f.proto))
+                .copied()
+                .unwrap_or(0)
+                | cfg.wild_proto;
+        }
+        let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
+        if f.l4 != 0 {
+            let (sp, dp, ic) = (
+                cfg.wild_sport != all,
+                cfg.wild_dport != all,
+                cfg.wild_icmp != all,
+            );
+            match f.proto {
+                IPPROTO_TCP => {
+                    if sp {
+                        sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
+                    }
+                    if dp {
+                        dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                    }
+                }
+                IPPROTO_UDP => {
+                    if sp {
+                        sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
+                    }
+                    if dp {
+                        dport = port_bits(generation, PORTS_UDP_DST, f.dport);
+                    }
+                }
+                IPPROTO_ICMP if ic => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
+                IPPROTO_ICMPV6 if ic => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
+                _ => {}
+            }
+        }
+        bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
+        // Address rules apply to every IP frame, link-essential ones too.
+        if let Some(e) = src {
+            consider(&mut best, &e.best);
+        }
+        if let Some(e) = dst {
+            consider(&mut best, &e.best);
+        }
+    }
+    if bits != 0 {
+        if let Some(r) = RULES.get(rule_index(generation, lowest_bit(bits))) {
+            consider(&mut best, r);
+        }
+    }
+
+    if best.action != ACTION_NONE {
+        let reason = match best.action {
+            ACTION_DENY => REASON_RULE_DENY,
+            ACTION_ALLOW | ACTION_LIMIT => REASON_RULE_ALLOW,
+            _ => return Decision::corrupt(),
+        };
+        // A header cut short or invalid only keeps a frame if a rule
+        // drops it.
+        if f.l4_bad != 0 && reason != REASON_RULE_DENY {
+            return malformed_l4(cfg, f);
+        }
+        return Decision::rule(&best, reason);
+    }
+    if f.l4_bad != 0 {
+        return malformed_l4(cfg, f);
+    }
+    let key = iface_key(ingress_ifindex(ctx), generation);
+    let default = match IFACES.get_ptr(&key) {
+        // SAFETY: a hash lookup result points at a live value for the rest
+        // of this program run (RCU).
+        Some(a) => unsafe { *a },
+        None => cfg.default_action as u32,
+    };
+    match default as u8 {
+        _ if default > u8::MAX as u32 => Decision::corrupt(),
+        // The link-essential exemption overrides the default policy only.
+        ACTION_DENY | ACTION_ALLOW if f.essential != 0 => {
+            Decision::of(ACTION_ALLOW, REASON_ESSENTIAL)
+        }
+        ACTION_DENY => Decision::of(ACTION_DENY, REASON_DEFAULT_DENY),
+        ACTION_ALLOW => Decision::of(ACTION_ALLOW, REASON_DEFAULT_ALLOW),
+        _ => Decision::corrupt(),
+    }
+}
+
+/// The malformed policy: `ACTION_ALLOW` passes, anything else drops.
+#[inline(always)]
+pub(crate) fn malformed(cfg: &Config) -> Decision {
+    let action = if cfg.malformed_action == ACTION_ALLOW {
+        ACTION_ALLOW
+    } else {
+        ACTION_DENY
+    };
+    Decision::of(action, REASON_MALFORMED)
+}
+
+/// The malformed policy for a bad L4 header, except that a first
+/// fragment whose L4 header is incomplete is always dropped: the fields a
+/// rule needs may come in a later fragment, where no rule sees them.
+#[inline(always)]
+fn malformed_l4(cfg: &Config, f: &Facts) -> Decision {
+    if f.first_fragment != 0 {
+        return Decision::of(ACTION_DENY, REASON_MALFORMED);
+    }
+    malformed(cfg)
+}
