@@ -739,6 +739,15 @@ pub const fn port_index(generation: u32, table: u32, value: u16) -> u32 {
     (generation * PORT_TABLES + table) * PORT_TABLE_SIZE + value as u32
 }
 
+/// Offset of `value` in table `table` (`PORTS_*`) within one generation's
+/// [`PORTS_PER_GENERATION`] entries of `xdpg_ports`: how the rule
+/// compiler's image holds a generation's tables. `port_index(g, t, v)` is
+/// `g * PORTS_PER_GENERATION + port_offset(t, v)`.
+#[inline(always)]
+pub const fn port_offset(table: u32, value: u16) -> usize {
+    (table * PORT_TABLE_SIZE + value as u32) as usize
+}
+
 /// The generation, table and value a `xdpg_ports` index stands for.
 pub const fn port_index_parts(index: u32) -> (u32, u32, u16) {
     (

@@ -23,6 +23,10 @@ fn indexes_round_trip() {
                 let i = port_index(g, t, v);
                 assert!(i < MAPS[MapId::Ports as usize].max_entries);
                 assert_eq!(port_index_parts(i), (g, t, v));
+                assert_eq!(
+                    i as usize,
+                    (g * PORTS_PER_GENERATION) as usize + port_offset(t, v)
+                );
             }
         }
         for n in [0, 1, RULES_PER_GENERATION - 1] {
