@@ -763,6 +763,11 @@ pub const fn icmp_value(icmp_type: u8, code: u8) -> u16 {
     (icmp_type as u16) << 8 | code as u16
 }
 
+/// The ICMP type and code an [`icmp_value`] stands for.
+pub const fn icmp_value_parts(value: u16) -> (u8, u8) {
+    ((value >> 8) as u8, value as u8)
+}
+
 /// Index in `xdpg_proto` of IP protocol `proto` in `generation`.
 #[inline(always)]
 pub const fn proto_index(generation: u32, proto: u8) -> u32 {

@@ -42,6 +42,7 @@ fn indexes_round_trip() {
     assert_eq!(port_index(1, PORTS_TCP_DST, 22), (6 + 1) * 65536 + 22);
     assert_eq!(iface_key(5, 1), 5 | 1 << 31);
     assert_eq!(icmp_value(8, 1), 0x0801);
+    assert_eq!(icmp_value_parts(icmp_value(8, 1)), (8, 1));
 }
 
 #[test]
