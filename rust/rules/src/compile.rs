@@ -27,7 +27,7 @@ pub struct Image {
     pub generation: u32,
     /// `xdpg_config[generation]`.
     pub config: Config,
-    /// `xdpg_rules[generation * MAX_BIT_RULES ..]`, `MAX_BIT_RULES` entries.
+    /// `xdpg_rules` from `rule_index(generation, 0)`, `MAX_BIT_RULES` entries.
     pub rules: Vec<RuleEntry>,
     /// `xdpg_v4` entries of this generation.
     pub v4: Vec<(Lpm4Key, AddrEntry)>,
@@ -35,13 +35,15 @@ pub struct Image {
     pub v6: Vec<(Lpm6Key, AddrEntry)>,
     /// `xdpg_mac` entries of this generation.
     pub macs: Vec<(MacKey, u64)>,
-    /// `xdpg_proto[generation * 256 ..]`, 256 entries.
+    /// `xdpg_proto` from `proto_index(generation, 0)`,
+    /// `PROTOS_PER_GENERATION` entries.
     pub proto: Vec<u64>,
-    /// `xdpg_ports[generation * PORT_TABLES * 65536 ..]`.
+    /// `xdpg_ports` from `port_index(generation, 0, 0)`,
+    /// `PORTS_PER_GENERATION` entries indexed by `port_offset(table, value)`.
     pub ports: Vec<u64>,
-    /// `xdpg_limits[generation * MAX_LIMITS ..]`, `MAX_LIMITS` entries.
+    /// `xdpg_limits` from `limit_index(generation, 0)`, `MAX_LIMITS` entries.
     pub limits: Vec<LimitConfig>,
-    /// `xdpg_ifaces` entries of this generation (key has the generation bit).
+    /// `xdpg_ifaces` entries of this generation (keys are `iface_key`s).
     pub ifaces: Vec<(u32, u32)>,
 }
 
@@ -150,7 +152,7 @@ pub fn compile(
     })?;
     let g = generation & 1;
     // Per-rule counter index of the rule at `order`.
-    let id = |order: usize| g * RULES_PER_GENERATION + order as u32;
+    let id = |order: usize| rule_stats_index(g, order as u32);
     let limit_no = |a: &Action| match a {
         Action::Limit(i) => *i as u8 + 1,
         _ => LIMIT_NONE,
@@ -183,8 +185,8 @@ pub fn compile(
     let mut tries: [[Trie; 2]; 2] = Default::default();
     let mut rules = vec![RuleEntry::default(); MAX_BIT_RULES as usize];
     let mut macs: BTreeMap<MacKey, u64> = BTreeMap::new();
-    let mut proto = vec![0u64; 256];
-    let mut ports = vec![0u64; (PORT_TABLES * 65536) as usize];
+    let mut proto = vec![0u64; PROTOS_PER_GENERATION as usize];
+    let mut ports = vec![0u64; PORTS_PER_GENERATION as usize];
 
     // Address-only rules.
     for (order, r) in rs.rules.iter().enumerate() {
@@ -257,15 +259,7 @@ pub fn compile(
             (DIR_DST, r.dst_mac, &mut cfg.wild_mac_dst),
         ] {
             match mac {
-                Some(mac) => {
-                    *macs
-                        .entry(MacKey {
-                            generation: g as u8,
-                            dir,
-                            mac,
-                        })
-                        .or_default() |= b
-                }
+                Some(mac) => *macs.entry(MacKey::new(g, dir, mac)).or_default() |= b,
                 None => *wild |= b,
             }
         }
@@ -280,9 +274,9 @@ pub fn compile(
         ] {
             match range {
                 Some((lo, hi)) => {
-                    let table = if tcp { table_tcp } else { table_udp } as usize;
+                    let table = if tcp { table_tcp } else { table_udp };
                     for p in lo..=hi {
-                        ports[table * 65536 + p as usize] |= b;
+                        ports[port_offset(table, p)] |= b;
                     }
                 }
                 None => *wild |= b,
@@ -294,13 +288,13 @@ pub fn compile(
                     PORTS_ICMP4
                 } else {
                     PORTS_ICMP6
-                } as usize;
+                };
                 let codes = match r.icmp_code {
                     Some(c) => c..=c,
                     None => 0..=255,
                 };
                 for c in codes {
-                    ports[table * 65536 + ((t as usize) << 8 | c as usize)] |= b;
+                    ports[port_offset(table, icmp_value(t, c))] |= b;
                 }
             }
             None => cfg.wild_icmp |= b,
@@ -312,43 +306,27 @@ pub fn compile(
     }
 
     let mut v4 = Vec::new();
-    for (dir, trie) in tries[0].iter().enumerate() {
+    for (dir, trie) in [DIR_SRC, DIR_DST].into_iter().zip(&tries[0]) {
         for (plen, addr, e) in trie.resolve(32) {
-            let mut data = [0u8; 8];
-            data[0] = g as u8;
-            data[1] = dir as u8;
-            data[2..6].copy_from_slice(&(addr as u32).to_be_bytes());
-            v4.push((
-                Lpm4Key {
-                    prefixlen: 16 + plen as u32,
-                    data,
-                },
-                e,
-            ));
+            let addr = (addr as u32).to_be_bytes();
+            v4.push((Lpm4Key::new(g, dir, addr, plen as u32), e));
         }
     }
     let mut v6 = Vec::new();
-    for (dir, trie) in tries[1].iter().enumerate() {
+    for (dir, trie) in [DIR_SRC, DIR_DST].into_iter().zip(&tries[1]) {
         for (plen, addr, e) in trie.resolve(128) {
-            let mut data = [0u8; 20];
-            data[0] = g as u8;
-            data[1] = dir as u8;
-            data[2..18].copy_from_slice(&addr.to_be_bytes());
-            v6.push((
-                Lpm6Key {
-                    prefixlen: 16 + plen as u32,
-                    data,
-                },
-                e,
-            ));
+            v6.push((Lpm6Key::new(g, dir, &addr.to_be_bytes(), plen as u32), e));
         }
     }
 
-    for (dir, (bit4, bit6)) in [(0u8, (TRIE_SRC4, TRIE_SRC6)), (1, (TRIE_DST4, TRIE_DST6))] {
-        if v4.iter().any(|(k, _)| k.data[1] == dir) {
+    for (dir, (bit4, bit6)) in [
+        (DIR_SRC, (TRIE_SRC4, TRIE_SRC6)),
+        (DIR_DST, (TRIE_DST4, TRIE_DST6)),
+    ] {
+        if v4.iter().any(|(k, _)| k.dir() == dir) {
             cfg.tries |= bit4;
         }
-        if v6.iter().any(|(k, _)| k.data[1] == dir) {
+        if v6.iter().any(|(k, _)| k.dir() == dir) {
             cfg.tries |= bit6;
         }
     }
@@ -371,13 +349,13 @@ pub fn compile(
     for (name, deny) in &rs.interfaces {
         let idx = ifindex(name)
             .ok_or_else(|| format!("interfaces: no interface named \"{name}\" (see `ip link`)"))?;
-        if idx >= 1 << 31 {
+        if idx > IFACE_IFINDEX_MAX {
             return Err(format!(
                 "interfaces: ifindex {idx} of \"{name}\" is out of range"
             ));
         }
         ifaces.push((
-            idx | g << 31,
+            iface_key(idx, g),
             if *deny { ACTION_DENY } else { ACTION_ALLOW } as u32,
         ));
     }
@@ -426,7 +404,7 @@ src = "10.1.2.0/24"
         let find = |plen: u32| {
             img.v4
                 .iter()
-                .find(|(k, _)| k.prefixlen == 16 + plen)
+                .find(|(k, _)| k.addr_bits() == Some(plen))
                 .map(|(_, e)| *e)
                 .expect("entry")
         };
@@ -435,7 +413,7 @@ src = "10.1.2.0/24"
         let e24 = find(24);
         assert_eq!((e8.best.action, e8.bits), (ACTION_DENY, 0));
         // /16 exists only for the compound rule; it inherits /8's deny.
-        let base = RULES_PER_GENERATION;
+        let base = rule_stats_index(1, 0);
         assert_eq!(
             (e16.best.action, e16.best.rule_id, e16.bits),
             (ACTION_DENY, base, 1)
@@ -446,7 +424,7 @@ src = "10.1.2.0/24"
             (ACTION_ALLOW, base + 2, 1)
         );
         assert!(
-            img.v4.iter().all(|(k, _)| k.data[0] == 1),
+            img.v4.iter().all(|(k, _)| k.generation() == 1),
             "generation byte"
         );
     }
@@ -469,7 +447,7 @@ dport = 22
         // The port rule is more specific: bit 0.
         assert_eq!(img.rules[0].rule_id, 1);
         assert_eq!(img.rules[1].rule_id, 0);
-        assert_eq!(img.ports[(PORTS_TCP_DST as usize) * 65536 + 22], 1);
+        assert_eq!(img.ports[port_offset(PORTS_TCP_DST, 22)], 1);
         assert_eq!(img.proto[6], 0b11);
         assert_eq!(img.config.wild_dport, 0b10);
         assert_eq!(img.config.wild_sport, 0b11);

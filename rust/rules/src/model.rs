@@ -156,7 +156,7 @@ fn l4(p: &[u8], off: usize, family: u8, f: &mut Facts) {
     }
     match f.proto {
         1 | 58 => {
-            f.l4 = Some(((h[0] as u16) << 8 | h[1] as u16, 0));
+            f.l4 = Some((icmp_value(h[0], h[1]), 0));
             f.essential =
                 family == 6 && f.proto == 58 && ((130..=137).contains(&h[0]) || h[0] == 143);
         }

@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use xdpguard_abi::*;
 use xdpguard_rules::{compile, model, Action, Fragments, Image, Rule, RuleSet};
 
-/// The program's lookups over an image (see rust/xdpguard/bpf/src/main.rs).
+/// The program's lookups over an image (see rust/xdpguard/bpf/src/eval.rs).
 fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
     let cfg = &img.config;
     let g = img.generation;
@@ -25,7 +25,7 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
     let mac = |dir: u8, m: [u8; 6]| {
         img.macs
             .iter()
-            .find(|(k, _)| k.generation as u32 == g && k.dir == dir && k.mac == m)
+            .find(|(k, _)| *k == MacKey::new(g, dir, m))
             .map_or(0, |(_, b)| *b)
     };
     let mut bits =
@@ -46,28 +46,22 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
                     std::net::IpAddr::V4(_) => img
                         .v4
                         .iter()
-                        .filter(|(k, _)| k.data[0] as u32 == g && k.data[1] == dir)
+                        .filter(|(k, _)| k.generation() as u32 == g && k.dir() == dir)
                         .filter(|(k, _)| {
-                            let addr =
-                                std::net::Ipv4Addr::new(k.data[2], k.data[3], k.data[4], k.data[5]);
-                            hit(
-                                k.prefixlen - 16,
-                                IpNet::new(addr.into(), (k.prefixlen - 16) as u8).unwrap(),
-                            )
+                            let bits = k.addr_bits().unwrap();
+                            let addr = std::net::Ipv4Addr::from(k.addr());
+                            hit(bits, IpNet::new(addr.into(), bits as u8).unwrap())
                         })
                         .max_by_key(|(k, _)| k.prefixlen)
                         .map(|(_, e)| *e),
                     std::net::IpAddr::V6(_) => img
                         .v6
                         .iter()
-                        .filter(|(k, _)| k.data[0] as u32 == g && k.data[1] == dir)
+                        .filter(|(k, _)| k.generation() as u32 == g && k.dir() == dir)
                         .filter(|(k, _)| {
-                            let raw: [u8; 16] = k.data[2..18].try_into().unwrap();
-                            let addr = std::net::Ipv6Addr::from(raw);
-                            hit(
-                                k.prefixlen - 16,
-                                IpNet::new(addr.into(), (k.prefixlen - 16) as u8).unwrap(),
-                            )
+                            let bits = k.addr_bits().unwrap();
+                            let addr = std::net::Ipv6Addr::from(k.addr());
+                            hit(bits, IpNet::new(addr.into(), bits as u8).unwrap())
                         })
                         .max_by_key(|(k, _)| k.prefixlen)
                         .map(|(_, e)| *e),
@@ -81,7 +75,7 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
             };
             bits &= (src.map_or(0, |e| e.bits) | ws) & (dst.map_or(0, |e| e.bits) | wd);
             bits &= img.proto[f.proto as usize] | cfg.wild_proto;
-            let port = |t: u32, v: u16| img.ports[(t * 65536 + v as u32) as usize];
+            let port = |t: u32, v: u16| img.ports[port_offset(t, v)];
             let (mut sp, mut dp, mut ic) = (0, 0, 0);
             if let Some((a, b)) = f.l4 {
                 match f.proto {
@@ -122,7 +116,7 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
     if f.essential {
         return finish(cfg, false, REASON_ESSENTIAL);
     }
-    let key = ifindex | g << 31;
+    let key = iface_key(ifindex, g);
     let deny = match img.ifaces.iter().find(|(k, _)| *k == key) {
         Some((_, a)) => *a as u8 == ACTION_DENY,
         None => cfg.default_action == ACTION_DENY,
