@@ -27,6 +27,7 @@ use kernel::{
 };
 
 mod ffi;
+mod params;
 
 // The ABI is shared with the BPF program and userspace: its items are `pub`
 // and not all of them are used here.
@@ -43,6 +44,8 @@ mod uapi;
 mod skel {
     include!("skel_generated.rs");
 }
+
+use params::{IfName, Mode, ParamError, Pattern};
 
 use ffi::{
     Command, Control, ControlFiles, Fd, LinkRef, MapRef, NetdevEvent, NetdevHandler,
@@ -84,81 +87,12 @@ ffi::modinfo!("import_ns=BPF_INTERNAL");
 const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
 /// `XDP_FLAGS_DRV_MODE` (UAPI `if_link.h`): native XDP in the driver.
 const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
-/// Longest interface name (`IFNAMSIZ` - 1).
-const IFNAME_MAX: usize = ffi::IFNAMSIZ - 1;
-/// Longest pattern in `ifaces=`.
-const PATTERN_MAX: usize = 64;
-/// Most entries in `ifaces=`.
-const PATTERNS_MAX: usize = 32;
 /// How many recent attach failures `status` lists.
 const FAILURES_KEPT: usize = 8;
 /// Size of the user buffer the verifier writes its log to on a rejection.
 const VERIFIER_LOG_SIZE: usize = 256 * 1024;
 /// How many lines of the verifier log go to dmesg (the end holds the reason).
 const VERIFIER_LOG_LINES: usize = 40;
-
-/// The `mode=` parameter.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Auto,
-    Native,
-    Generic,
-}
-
-impl Mode {
-    fn from_param(value: Option<&CStr>) -> Result<Self> {
-        match value.map(|v| v.as_bytes()) {
-            None | Some(b"") | Some(b"auto") => Ok(Mode::Auto),
-            Some(b"native") => Ok(Mode::Native),
-            Some(b"generic") => Ok(Mode::Generic),
-            Some(other) => {
-                pr_err!(
-                    "mode={}: unknown mode; use mode=auto, mode=native or mode=generic\n",
-                    BStr::from_bytes(other)
-                );
-                Err(EINVAL)
-            }
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Auto => "auto",
-            Mode::Native => "native",
-            Mode::Generic => "generic",
-        }
-    }
-}
-
-/// Parses `policy=`: whether the load-time default policy is deny.
-fn policy_from_param(value: Option<&CStr>) -> Result<bool> {
-    match value.map(|v| v.as_bytes()) {
-        None | Some(b"") | Some(b"allow") => Ok(false),
-        Some(b"deny") => Ok(true),
-        Some(other) => {
-            pr_err!(
-                "policy={}: unknown policy; use policy=allow or policy=deny\n",
-                BStr::from_bytes(other)
-            );
-            Err(EINVAL)
-        }
-    }
-}
-
-/// Parses `monitor=`.
-fn monitor_from_param(value: Option<&CStr>) -> Result<bool> {
-    match value.map(|v| v.as_bytes()) {
-        None | Some(b"") | Some(b"0") | Some(b"n") | Some(b"N") => Ok(false),
-        Some(b"1") | Some(b"y") | Some(b"Y") => Ok(true),
-        Some(other) => {
-            pr_err!(
-                "monitor={}: use monitor=0 (off) or monitor=1 (count, never drop)\n",
-                BStr::from_bytes(other)
-            );
-            Err(EINVAL)
-        }
-    }
-}
 
 /// The XDP mode an interface actually got.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,262 +117,34 @@ impl Attached {
     }
 }
 
-/// Whether `name` is a name the kernel accepts for an interface
-/// (`dev_valid_name`), length aside.
-fn valid_name_bytes(name: &[u8]) -> bool {
-    !name.is_empty()
-        && name != b"."
-        && name != b".."
-        && !name
-            .iter()
-            .any(|&b| b == b'/' || b == b':' || b.is_ascii_whitespace() || b == 0)
-}
-
-/// An interface name, NUL-terminated.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct IfName {
-    bytes: [u8; IFNAME_MAX + 1],
-    len: usize,
-}
-
-impl IfName {
-    /// Validates a name as the kernel's `dev_valid_name` does; `what` says
-    /// where it came from in error messages.
-    fn new(name: &[u8], what: &str) -> Result<Self> {
-        let shown = BStr::from_bytes(name);
-        if name.len() > IFNAME_MAX {
-            pr_err!("{what}: '{shown}' is longer than {IFNAME_MAX} bytes, the limit for interface names\n");
-            return Err(EINVAL);
-        }
-        if !valid_name_bytes(name) {
-            pr_err!("{what}: '{shown}' is not a valid interface name\n");
-            return Err(EINVAL);
-        }
-        Ok(Self::from_valid(name))
-    }
-
-    /// A name the kernel gave us (at most `IFNAME_MAX` bytes, cut if longer).
-    fn from_valid(name: &[u8]) -> Self {
-        let len = name.len().min(IFNAME_MAX);
-        let mut bytes = [0u8; IFNAME_MAX + 1];
-        bytes[..len].copy_from_slice(&name[..len]);
-        Self { bytes, len }
-    }
-
-    /// A NUL-padded name from a C buffer.
-    fn from_c(buf: &[u8; ffi::IFNAMSIZ]) -> Self {
-        let len = buf.iter().position(|&b| b == 0).unwrap_or(IFNAME_MAX);
-        Self::from_valid(&buf[..len])
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    fn as_cstr(&self) -> Result<&CStr> {
-        CStr::from_bytes_with_nul(&self.bytes[..=self.len]).map_err(|_| EINVAL)
-    }
-
-    fn shown(&self) -> &BStr {
-        BStr::from_bytes(self.as_bytes())
-    }
-}
-
-/// Whether `b` makes an `ifaces=` entry a pattern.
-fn is_glob_byte(b: u8) -> bool {
-    matches!(b, b'*' | b'?' | b'[')
-}
-
-/// Matches the bracket expression at the start of `p` (`[abc]`, `[a-z]`,
-/// `[!0-9]` or `[^0-9]`; a `]` first is literal) against `c`. Returns
-/// whether it matches and its length, or `None` if it has no closing `]`.
-fn class_match(p: &[u8], c: u8) -> Option<(bool, usize)> {
-    let mut i = 1;
-    let negated = matches!(p.get(1), Some(b'!') | Some(b'^'));
-    if negated {
-        i += 1;
-    }
-    let first = i;
-    let mut matched = false;
-    loop {
-        let b = *p.get(i)?;
-        if b == b']' && i > first {
-            return Some((matched != negated, i + 1));
-        }
-        match (p.get(i + 1), p.get(i + 2)) {
-            (Some(b'-'), Some(&hi)) if hi != b']' => {
-                matched |= b <= c && c <= hi;
-                i += 3;
-            }
-            _ => {
-                matched |= b == c;
-                i += 1;
-            }
-        }
-    }
-}
-
-/// Shell-style matching of `name` against `pattern`: `*` any run of bytes,
-/// `?` one byte, `[...]` one byte of a set. Iterative, with one backtrack
-/// point (the last `*`), so linear in practice and never recursive.
-fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
-    let (mut p, mut n) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while n < name.len() {
-        let step = match pattern.get(p) {
-            Some(b'*') => {
-                star = Some((p, n));
-                p += 1;
-                continue;
-            }
-            Some(b'?') => Some(1),
-            Some(b'[') => match class_match(&pattern[p..], name[n]) {
-                Some((true, len)) => Some(len),
-                _ => None,
-            },
-            Some(&b) if b == name[n] => Some(1),
-            _ => None,
-        };
-        match (step, star) {
-            (Some(len), _) => {
-                p += len;
-                n += 1;
-            }
-            (None, Some((sp, sn))) => {
-                // Let the last `*` swallow one more byte and retry.
-                star = Some((sp, sn + 1));
-                p = sp + 1;
-                n = sn + 1;
-            }
-            (None, None) => return false,
-        }
-    }
-    pattern[p..].iter().all(|&b| b == b'*')
-}
-
-/// One entry of `ifaces=`: an interface name or a shell pattern.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Pattern {
-    bytes: [u8; PATTERN_MAX],
-    len: usize,
-    /// No `*`, `?` or `[`: a plain name, which must exist at load time.
-    literal: bool,
-}
-
-impl Pattern {
-    /// Validates one entry of `ifaces=`.
-    fn new(entry: &[u8]) -> Result<Self> {
-        let shown = BStr::from_bytes(entry);
-        let literal = !entry.iter().any(|&b| is_glob_byte(b));
-        if literal {
-            // Same checks and messages as an interface name.
-            IfName::new(entry, "ifaces=")?;
-        } else {
-            if entry.len() > PATTERN_MAX {
-                pr_err!(
-                    "ifaces=: pattern '{shown}' is longer than {PATTERN_MAX} bytes; shorten it\n"
-                );
-                return Err(EINVAL);
-            }
-            if !valid_name_bytes(entry) {
-                pr_err!("ifaces=: '{shown}' is not a valid pattern: '/', ':' and blanks cannot occur in interface names\n");
-                return Err(EINVAL);
-            }
-            let mut i = 0;
-            while i < entry.len() {
-                if entry[i] != b'[' {
-                    i += 1;
-                    continue;
-                }
-                let Some((_, len)) = class_match(&entry[i..], 0) else {
-                    pr_err!("ifaces=: '{shown}': '[' without a closing ']'; write a set like veth[0-9]\n");
-                    return Err(EINVAL);
-                };
-                let class = &entry[i..i + len];
-                if class
-                    .windows(3)
-                    .any(|w| w[1] == b'-' && w[2] != b']' && w[0] != b'[' && w[0] > w[2])
-                {
-                    pr_err!("ifaces=: '{shown}': a range in '{}' runs backwards; write it low-high like [0-9]\n", BStr::from_bytes(class));
-                    return Err(EINVAL);
-                }
-                i += len;
-            }
-        }
-        let mut bytes = [0u8; PATTERN_MAX];
-        bytes[..entry.len()].copy_from_slice(entry);
-        Ok(Self {
-            bytes,
-            len: entry.len(),
-            literal,
-        })
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        &self.bytes[..self.len]
-    }
-
-    fn shown(&self) -> &BStr {
-        BStr::from_bytes(self.as_bytes())
-    }
-
-    fn matches(&self, name: &[u8]) -> bool {
-        if self.literal {
-            self.as_bytes() == name
-        } else {
-            glob_match(self.as_bytes(), name)
-        }
-    }
-}
-
 /// The module parameters, validated.
-struct Params {
-    mode: Mode,
-    deny: bool,
-    monitor: bool,
-    patterns: KVec<Pattern>,
+type Params = params::Params<KVec<Pattern>>;
+
+/// Reports a refused parameter or sysfs write and turns it into `EINVAL`.
+fn refuse(e: ParamError<'_>) -> Error {
+    pr_err!("{e}\n");
+    EINVAL
 }
 
-impl Params {
-    fn from_module() -> Result<Self> {
-        Ok(Self {
-            mode: Mode::from_param(MODE.get())?,
-            deny: policy_from_param(POLICY.get())?,
-            monitor: monitor_from_param(MONITOR.get())?,
-            patterns: patterns_from_param(IFACES.get())?,
-        })
+/// Reads and validates the module parameters.
+fn params_from_module() -> Result<Params> {
+    let mut patterns = KVec::new();
+    if let Some(value) = IFACES.get() {
+        for p in params::patterns(value.as_bytes()) {
+            patterns.push(p.map_err(refuse)?, GFP_KERNEL)?;
+        }
     }
-
-    /// Whether an interface called `name` is one `ifaces=` asks for.
-    fn matches(&self, name: &[u8]) -> bool {
-        self.patterns.iter().any(|p| p.matches(name))
-    }
+    Ok(Params {
+        mode: Mode::parse(MODE.get().map(CStr::as_bytes)).map_err(refuse)?,
+        deny: params::parse_policy(POLICY.get().map(CStr::as_bytes)).map_err(refuse)?,
+        monitor: params::parse_monitor(MONITOR.get().map(CStr::as_bytes)).map_err(refuse)?,
+        patterns,
+    })
 }
 
-/// Parses `ifaces=`: comma-separated names and patterns, blanks around them
-/// ignored. Empty (or absent) is allowed: nothing is attached at load time.
-fn patterns_from_param(value: Option<&CStr>) -> Result<KVec<Pattern>> {
-    let mut out: KVec<Pattern> = KVec::new();
-    let Some(value) = value else {
-        return Ok(out);
-    };
-    for entry in value.as_bytes().split(|&b| b == b',') {
-        let entry = entry.trim_ascii();
-        if entry.is_empty() {
-            continue;
-        }
-        let pattern = Pattern::new(entry)?;
-        if out.iter().any(|p| *p == pattern) {
-            pr_err!("ifaces=: '{}' is listed twice\n", pattern.shown());
-            return Err(EINVAL);
-        }
-        if out.len() == PATTERNS_MAX {
-            pr_err!("ifaces=: more than {PATTERNS_MAX} entries; use patterns like veth* instead\n");
-            return Err(EINVAL);
-        }
-        out.push(pattern, GFP_KERNEL)?;
-    }
-    Ok(out)
+/// An interface name as C wants it.
+fn c_name(name: &IfName) -> Result<&CStr> {
+    CStr::from_bytes_with_nul(name.as_bytes_with_nul()).map_err(|_| EINVAL)
 }
 
 /// The loaded program and its maps.
@@ -859,7 +565,7 @@ impl Shared {
     /// Runs in the worker, holding no lock.
     fn do_attach(&self, target: Target, origin: Origin) -> Result {
         let (ifindex, name) = match target {
-            Target::Name(name) => match ffi::ifindex_by_name(name.as_cstr()?) {
+            Target::Name(name) => match ffi::ifindex_by_name(c_name(&name)?) {
                 // The lookup also finds alternative names: record the
                 // interface's own.
                 Some(ifindex) => (
@@ -966,7 +672,7 @@ impl Shared {
     /// if such an interface exists (idempotent), `ENODEV` if not.
     fn do_detach(&self, name: &IfName) -> Result {
         // By ifindex: `name` may be an alternative name.
-        let ifindex = ffi::ifindex_by_name(name.as_cstr()?);
+        let ifindex = ffi::ifindex_by_name(c_name(name)?);
         let taken = ifindex.and_then(|i| self.state.lock().take_attachment(|a| a.ifindex == i));
         match taken {
             Some(a) => {
@@ -1174,7 +880,7 @@ impl Control for Handle {
             Command::Attach => "attach",
             Command::Detach => "detach",
         };
-        let name = IfName::new(input.trim_ascii(), what)?;
+        let name = IfName::new(input.trim_ascii(), what).map_err(refuse)?;
         let op = match cmd {
             Command::Attach => Op::Attach(Target::Name(name)),
             Command::Detach => Op::Detach(name),
@@ -1234,7 +940,7 @@ struct XdpGuard {
 
 impl kernel::Module for XdpGuard {
     fn init(module: &'static ThisModule) -> Result<Self> {
-        let params = Params::from_module()?;
+        let params = params_from_module()?;
         let loaded = load_program(&params)?;
         let prog_file = ProgFile::from_fd(&loaded.fd)?;
         let Loaded { fd, prog, maps } = loaded;
@@ -1297,7 +1003,7 @@ fn attach_at_load(shared: &Arc<Shared>) -> Result {
         return Ok(());
     }
     let devices = ffi::netdevs()?;
-    for p in params.patterns.iter().filter(|p| p.literal) {
+    for p in params.patterns.iter().filter(|p| p.is_literal()) {
         if !devices
             .iter()
             .any(|d| IfName::from_c(&d.name).as_bytes() == p.as_bytes())
@@ -1316,10 +1022,7 @@ fn attach_at_load(shared: &Arc<Shared>) -> Result {
         if !params.matches(name.as_bytes()) {
             continue;
         }
-        let literal = params
-            .patterns
-            .iter()
-            .any(|p| p.literal && p.as_bytes() == name.as_bytes());
+        let literal = params.names_literally(name.as_bytes());
         match submit(shared, Op::Attach(Target::Name(name)), Origin::Load, false) {
             Ok(()) => matched += 1,
             Err(e) if e == ENODEV && !literal => {
