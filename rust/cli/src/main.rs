@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 use xdpguard_user::sys::Failure;
-use xdpguard_abi::{MAP_STATS, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
+use xdpguard_abi::{MapId, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
 
 mod generate;
 
@@ -126,7 +126,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Stats { json, rules } => {
             let guard = xdpguard_user::sys::open_guard()?;
             let stats = guard
-                .counters(MAP_STATS, STAT_COUNT)
+                .counters(MapId::Stats, STAT_COUNT)
                 .map_err(Failure::from)?;
             let per_rule = if rules {
                 guard
@@ -177,8 +177,8 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("xdpguard: {}", e.msg);
-            ExitCode::from(e.code)
+            eprintln!("xdpguard: {}", e.msg());
+            ExitCode::from(e.code())
         }
     }
 }

@@ -30,71 +30,115 @@ pub const CAP_NET_ADMIN: u32 = 12;
 /// `CAP_SYS_ADMIN` (capability bit).
 pub const CAP_SYS_ADMIN: u32 = 21;
 
-/// A command's failure: the sentence printed after `xdpguard: ` and the
-/// exit code.
+/// A command's failure: the sentence printed after `xdpguard: `. The
+/// variant, and nothing else, decides the exit code.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// Exit code (`EXIT_*`).
-    pub code: u8,
-    /// One line for the operator.
-    pub msg: String,
+pub enum Failure {
+    /// Not a failure: ends a loop early (a reader that went away), exit 0
+    /// and nothing printed.
+    Done,
+    /// Exit 1: the operation failed.
+    Failed(String),
+    /// Exit 2: bad input; nothing was changed.
+    Usage(String),
+    /// Exit 3: the module is not loaded (or was reloaded).
+    NotLoaded(String),
+    /// Exit 4: not root, or a capability missing.
+    Privilege(String),
 }
 
 impl Failure {
-    /// A failure with `code`.
+    /// A failure with exit code `code` (`EXIT_*`).
     pub fn new(code: u8, msg: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            msg: msg.into(),
+        let msg = msg.into();
+        match code {
+            EXIT_OK => Failure::Done,
+            EXIT_USAGE => Failure::Usage(msg),
+            EXIT_NOT_LOADED => Failure::NotLoaded(msg),
+            EXIT_PRIVILEGE => Failure::Privilege(msg),
+            _ => Failure::Failed(msg),
         }
     }
 
     /// Exit 1: the operation failed.
     pub fn failed(msg: impl Into<String>) -> Failure {
-        Failure::new(EXIT_FAILED, msg)
+        Failure::Failed(msg.into())
     }
 
     /// Exit 2: bad input; nothing was changed.
     pub fn usage(msg: impl Into<String>) -> Failure {
-        Failure::new(EXIT_USAGE, msg)
+        Failure::Usage(msg.into())
     }
 
     /// The module is not loaded (exit 3).
     pub fn not_loaded() -> Failure {
-        Failure::new(EXIT_NOT_LOADED, NOT_LOADED)
+        Failure::NotLoaded(NOT_LOADED.into())
+    }
+
+    /// The module was reloaded under the command (exit 3).
+    pub fn reloaded() -> Failure {
+        Failure::NotLoaded(RELOADED.into())
+    }
+
+    /// An I/O error of `what`: EPERM says to run as root and EACCES is a
+    /// privilege failure too (exit 4); any other error exit 1.
+    pub fn io(what: &str, e: std::io::Error) -> Failure {
+        match e.raw_os_error() {
+            Some(libc::EPERM) => Failure::Privilege(format!(
+                "{what}: permission denied; run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)"
+            )),
+            Some(libc::EACCES) => Failure::Privilege(format!("{what}: {e}")),
+            _ => Failure::Failed(format!("{what}: {e}")),
+        }
+    }
+
+    /// The exit code (`EXIT_*`).
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Done => EXIT_OK,
+            Failure::Failed(_) => EXIT_FAILED,
+            Failure::Usage(_) => EXIT_USAGE,
+            Failure::NotLoaded(_) => EXIT_NOT_LOADED,
+            Failure::Privilege(_) => EXIT_PRIVILEGE,
+        }
+    }
+
+    /// The sentence for the operator (empty for [`Failure::Done`]).
+    pub fn msg(&self) -> &str {
+        match self {
+            Failure::Done => "",
+            Failure::Failed(m) | Failure::Usage(m) | Failure::NotLoaded(m) | Failure::Privilege(m) => m,
+        }
+    }
+
+    /// The same failure (same exit code) with its message prefixed by `what: `.
+    pub fn context(self, what: &str) -> Failure {
+        match self {
+            Failure::Done => Failure::Done,
+            f => Failure::new(f.code(), format!("{what}: {}", f.msg())),
+        }
     }
 }
 
 impl From<String> for Failure {
     fn from(msg: String) -> Failure {
-        Failure::new(EXIT_FAILED, msg)
+        Failure::Failed(msg)
     }
 }
 
 impl From<&str> for Failure {
     fn from(msg: &str) -> Failure {
-        Failure::new(EXIT_FAILED, msg)
-    }
-}
-
-impl From<crate::Error> for Failure {
-    fn from(e: crate::Error) -> Failure {
-        // Errors built from EPERM or EACCES say so (io::Error writes
-        // "Permission denied"); they are privilege failures.
-        let text = e.0.to_lowercase();
-        if text.contains("permission denied") || text.contains("not permitted") {
-            Failure::new(EXIT_PRIVILEGE, e.0)
-        } else {
-            Failure::new(EXIT_FAILED, e.0)
-        }
+        Failure::Failed(msg.into())
     }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.msg)
+        f.write_str(self.msg())
     }
 }
+
+impl std::error::Error for Failure {}
 
 /// The `CapEff:` mask of a `/proc/PID/status` text.
 pub fn cap_eff(status: &str) -> Option<u64> {
@@ -119,21 +163,18 @@ pub fn missing_caps(eff: u64, needed: &[u32]) -> Vec<&'static str> {
 
 /// The privilege failure for the `missing` capabilities, one line.
 pub fn privilege_failure(missing: &[&str]) -> Failure {
-    Failure::new(
-        EXIT_PRIVILEGE,
-        format!(
-            "insufficient privilege: needs CAP_SYS_ADMIN and CAP_NET_ADMIN \
-             (missing {}); run as root",
-            missing.join(", ")
-        ),
-    )
+    Failure::Privilege(format!(
+        "insufficient privilege: needs CAP_SYS_ADMIN and CAP_NET_ADMIN \
+         (missing {}); run as root",
+        missing.join(", ")
+    ))
 }
 
 /// Checks that this process has CAP_SYS_ADMIN and CAP_NET_ADMIN (exit 4
 /// otherwise).
 pub fn require_privilege() -> Result<(), Failure> {
     let status = std::fs::read_to_string("/proc/self/status")
-        .map_err(|e| Failure::new(EXIT_FAILED, format!("/proc/self/status: {e}")))?;
+        .map_err(|e| Failure::failed(format!("/proc/self/status: {e}")))?;
     let eff = cap_eff(&status).unwrap_or(0);
     let missing = missing_caps(eff, &[CAP_SYS_ADMIN, CAP_NET_ADMIN]);
     if missing.is_empty() {
@@ -226,7 +267,7 @@ pub fn still_opened(guard: &crate::Guard) -> Result<(), Failure> {
     match opened_state(guard) {
         Opened::Current => Ok(()),
         Opened::Unloaded if !module_coming() => Err(Failure::not_loaded()),
-        Opened::Unloaded | Opened::Reloaded => Err(Failure::new(EXIT_NOT_LOADED, RELOADED)),
+        Opened::Unloaded | Opened::Reloaded => Err(Failure::reloaded()),
     }
 }
 
@@ -250,7 +291,7 @@ pub fn open_guard() -> Result<crate::Guard, Failure> {
             // Unloaded between the check and the open.
             Failure::not_loaded()
         } else {
-            Failure::from(e)
+            e
         }
     })
 }
@@ -276,9 +317,9 @@ mod tests {
             ["CAP_SYS_ADMIN"]
         );
         let f = privilege_failure(&["CAP_SYS_ADMIN"]);
-        assert_eq!(f.code, EXIT_PRIVILEGE);
-        assert!(f.msg.contains("CAP_SYS_ADMIN") && f.msg.contains("CAP_NET_ADMIN"));
-        assert!(!f.msg.contains('\n'));
+        assert_eq!(f.code(), EXIT_PRIVILEGE);
+        assert!(f.msg().contains("CAP_SYS_ADMIN") && f.msg().contains("CAP_NET_ADMIN"));
+        assert!(!f.msg().contains('\n'));
     }
 
     #[test]
@@ -309,11 +350,18 @@ mod tests {
 
     #[test]
     fn eperm_errors_are_privilege_failures() {
-        let e = crate::Error("map x: permission denied; run as root".into());
-        assert_eq!(Failure::from(e).code, EXIT_PRIVILEGE);
+        let eperm = std::io::Error::from_raw_os_error(libc::EPERM);
+        let f = Failure::io("map x", eperm);
+        assert_eq!(f.code(), EXIT_PRIVILEGE);
+        assert_eq!(
+            f.msg(),
+            "map x: permission denied; run as root (CAP_SYS_ADMIN and CAP_NET_ADMIN are needed)"
+        );
         let eacces = std::io::Error::from_raw_os_error(libc::EACCES);
-        let e = crate::Error(format!("map x: {eacces}"));
-        assert_eq!(Failure::from(e).code, EXIT_PRIVILEGE);
-        assert_eq!(Failure::from(crate::Error("boom".into())).code, EXIT_FAILED);
+        assert_eq!(Failure::io("map x", eacces).code(), EXIT_PRIVILEGE);
+        let enoent = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(Failure::io("map x", enoent).code(), EXIT_FAILED);
+        assert_eq!(Failure::from("boom").code(), EXIT_FAILED);
+        assert_eq!(Failure::new(EXIT_USAGE, "x"), Failure::usage("x"));
     }
 }

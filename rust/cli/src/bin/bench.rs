@@ -16,7 +16,7 @@ use std::{
 
 use clap::Parser;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use xdpguard_user::{Guard, Prog};
+use xdpguard_user::{ctl, Guard, Prog};
 use xdpguard_rules::{Action, Rule, RuleSet};
 
 #[derive(Parser)]
@@ -236,6 +236,7 @@ fn main() -> ExitCode {
 fn run(a: &Args) -> Result<(), String> {
     let guard = Guard::open().map_err(|e| e.to_string())?;
     let prog = guard.prog().map_err(|e| e.to_string())?;
+    let _lock = ctl::lock().map_err(|e| e.to_string())?;
     let bare = Prog::load_xdp_pass().map_err(|e| format!("loading the XDP_PASS baseline: {e}"))?;
     let have_xdp_filter = sh("command -v xdp-filter").is_ok();
     let mut csv = String::from(
@@ -249,7 +250,7 @@ fn run(a: &Args) -> Result<(), String> {
     for &n in &a.sizes {
         let rs = ruleset(n);
         let t = Instant::now();
-        guard.apply(&rs).map_err(|e| e.to_string())?;
+        ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| e.to_string())?;
         let apply = t.elapsed().as_secs_f64();
         let xf = if have_xdp_filter && n <= a.xdp_filter_max {
             Some(xdp_filter(n)?)

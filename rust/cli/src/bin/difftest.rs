@@ -11,9 +11,9 @@ use std::{collections::BTreeMap, net::IpAddr, process::ExitCode};
 use clap::Parser;
 use ipnet::IpNet;
 use rand::{rngs::SmallRng, seq::SliceRandom, Rng, SeedableRng};
-use xdpguard_user::Guard;
+use xdpguard_user::{ctl, Guard};
 use xdpguard_abi::*;
-use xdpguard_rules::{model, Action, Fragments, Image, Limit, Rule, RuleSet};
+use xdpguard_rules::{model, Action, Fragments, Limit, Rule, RuleSet};
 
 #[derive(Parser)]
 struct Args {
@@ -479,7 +479,19 @@ fn hex(p: &[u8]) -> String {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
+    // The records of the rule sets it commits go to a directory of its
+    // own, removed at the end: the test leaves no state in /run/xdpguard.
+    let private = std::env::var_os("XDPGUARD_STATE_DIR").is_none().then(|| {
+        let dir = std::env::temp_dir().join(format!("xdpguard-difftest-{}", std::process::id()));
+        std::env::set_var("XDPGUARD_STATE_DIR", &dir);
+        dir
+    });
+    let result = run(&args);
+    if let Some(dir) = private {
+        // Nothing to keep; a directory that cannot be removed stays in /tmp.
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    match result {
         Ok(0) => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(e) => {
@@ -492,19 +504,15 @@ fn main() -> ExitCode {
 fn run(args: &Args) -> Result<u64, String> {
     let guard = Guard::open().map_err(|e| e.to_string())?;
     let prog = guard.prog().map_err(|e| e.to_string())?;
+    let _lock = ctl::lock().map_err(|e| e.to_string())?;
     let mut rng = SmallRng::seed_from_u64(args.seed);
-    let mut prev: [Option<Image>; 2] = [None, None];
     let lo = xdpguard_user::ifindex("lo").ok_or("no lo interface")?;
     let (mut cases, mut sets, mut mismatches) = (0u64, 0u64, 0u64);
     let mut seen = vec![0u64; STAT_COUNT as usize];
     while cases < args.cases {
         let rs = gen_ruleset(&mut rng);
-        let target = 1 - guard.active().map_err(|e| e.to_string())?;
-        let img = xdpguard_rules::compile(&rs, target, &xdpguard_user::ifindex)?;
-        guard
-            .write(&img, prev[target as usize].as_ref())
-            .map_err(|e| e.to_string())?;
-        guard.activate(target).map_err(|e| e.to_string())?;
+        // The one path of every rule change (`xdpguard apply`).
+        ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| e.to_string())?;
         let ifaces: BTreeMap<u32, bool> = rs
             .interfaces
             .iter()
@@ -512,7 +520,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .collect();
         let nrules = rs.rules.len() as u32;
         let stats0 = guard
-            .counters(MAP_STATS, STAT_COUNT)
+            .counters(MapId::Stats, STAT_COUNT)
             .map_err(|e| e.to_string())?;
         let rules0 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         if rules0.iter().any(|c| c.packets != 0) {
@@ -554,7 +562,7 @@ fn run(args: &Args) -> Result<u64, String> {
             cases += 1;
         }
         let stats1 = guard
-            .counters(MAP_STATS, STAT_COUNT)
+            .counters(MapId::Stats, STAT_COUNT)
             .map_err(|e| e.to_string())?;
         let rules1 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         for i in 0..STAT_COUNT as usize {
@@ -581,7 +589,6 @@ fn run(args: &Args) -> Result<u64, String> {
         for (s, w) in seen.iter_mut().zip(&want) {
             *s += w;
         }
-        prev[target as usize] = Some(img);
         sets += 1;
     }
     let histogram: Vec<String> = STAT_NAMES

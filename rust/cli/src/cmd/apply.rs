@@ -49,13 +49,13 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
     let rs = load(file)?;
     // Interface names need no module either: exit 2 before exit 3.
     super::rules::check_interfaces(&rs.interfaces)
-        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg)))?;
+        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg())))?;
     let guard = ctl::open()?;
     if a.dry_run {
         // What only the compiler (interface names) and the maps (room)
         // know is checked too, as apply would.
-        ctl::check(&guard, &rs).map_err(|e| match e.code {
-            ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg)),
+        ctl::check(&guard, &rs).map_err(|e| match e.code() {
+            ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg())),
             _ => e,
         })?;
         let active = ctl::active(&guard)?;
@@ -74,8 +74,8 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
     ctl::watch(&guard);
     let _lock = ctl::lock()?;
     // commit compiles (and so checks) all of it before touching anything.
-    let done = ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| match e.code {
-        ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg)),
+    let done = ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| match e.code() {
+        ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg())),
         _ => e,
     })?;
     let compound = rs.rules.iter().filter(|r| !r.is_address_only()).count();

@@ -329,9 +329,9 @@ mod tests {
         let e = read_list("bl.txt", text.as_bytes(), |_| {})
             .err()
             .expect("must fail");
-        assert_eq!(e.code, ctl::EXIT_USAGE);
+        assert_eq!(e.code(), ctl::EXIT_USAGE);
         assert_eq!(
-            e.msg,
+            e.msg(),
             "bl.txt:5: '10.0.0.1/8': host bits set; did you mean 10.0.0.0/8?"
         );
     }

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use xdpguard_user::{samples, sys::Failure, Guard};
-use xdpguard_abi::{Config, MAP_CONFIG};
+use xdpguard_abi::{Config, MapId};
 
 /// Options of `log`.
 #[derive(clap::Args)]
@@ -27,7 +27,7 @@ pub fn warn_if_not_sampling(guard: &Guard) {
     let cfg: Option<Config> = guard
         .active()
         .ok()
-        .and_then(|g| guard.map(MAP_CONFIG).lookup(&g).ok().flatten());
+        .and_then(|g| guard.map(MapId::Config).lookup(&g).ok().flatten());
     if cfg.is_some_and(|c| c.sample_rate == 0) {
         eprintln!(
             "xdpguard: the active rule set samples no drops (samples = 0); \
@@ -120,7 +120,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
             .map_err(|_| gone())
     });
     match result {
-        Err(e) if e.code == xdpguard_user::sys::EXIT_OK => Ok(()),
+        Err(xdpguard_user::sys::Failure::Done) => Ok(()),
         r => r.map(|_| ()),
     }
 }

@@ -114,29 +114,29 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
     // The active rule set.
     let g = guard.active()?;
     let cfg: Config = guard
-        .map(MAP_CONFIG)
+        .map(MapId::Config)
         .lookup(&g)
         .map_err(err("xdpg_config"))?
         .unwrap_or_default();
     let per_gen =
-        |m: usize, keep: &dyn Fn(&[u8]) -> bool, ks: usize| -> Result<(usize, bool), Failure> {
+        |m: MapId, keep: &dyn Fn(&[u8]) -> bool, ks: usize| -> Result<(usize, bool), Failure> {
             let (keys, capped) =
-                keys_bytes(guard.map(m), ks, COUNT_CAP).map_err(err(MAPS[m].name))?;
+                keys_bytes(guard.map(m), ks, COUNT_CAP).map_err(err(m.name()))?;
             Ok((keys.iter().filter(|k| keep(k)).count(), capped))
         };
     let gb = g as u8;
-    let (v4, v4c) = per_gen(MAP_V4, &|k| k[4] == gb, MAPS[MAP_V4].key_size as usize)?;
-    let (v6, v6c) = per_gen(MAP_V6, &|k| k[4] == gb, MAPS[MAP_V6].key_size as usize)?;
-    let (macs, _) = per_gen(MAP_MAC, &|k| k[0] == gb, MAPS[MAP_MAC].key_size as usize)?;
+    let (v4, v4c) = per_gen(MapId::V4, &|k| k[4] == gb, MAPS[MAP_V4].key_size as usize)?;
+    let (v6, v6c) = per_gen(MapId::V6, &|k| k[4] == gb, MAPS[MAP_V6].key_size as usize)?;
+    let (macs, _) = per_gen(MapId::Mac, &|k| k[0] == gb, MAPS[MAP_MAC].key_size as usize)?;
     let (ifpol, _) = per_gen(
-        MAP_IFACES,
+        MapId::Ifaces,
         &|k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) >> 31 == g,
         4,
     )?;
     let mut limiters = 0;
     for i in 1..MAX_LIMITS {
         let l: Option<LimitConfig> = guard
-            .map(MAP_LIMITS)
+            .map(MapId::Limits)
             .lookup(&(g * MAX_LIMITS + i))
             .map_err(err("xdpg_limits"))?;
         if l.is_some_and(|l| l.pps != 0 || l.bps != 0) {
@@ -188,7 +188,7 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         "note": a.note,
     });
 
-    let stats = guard.counters(MAP_STATS, STAT_COUNT)?;
+    let stats = guard.counters(MapId::Stats, STAT_COUNT)?;
     let counters: JMap<String, Value> = STAT_NAMES
         .iter()
         .zip(&stats)

@@ -4,7 +4,6 @@
 
 use clap::Args;
 use serde_json::{json, Value};
-use xdpguard_abi::MAPS;
 
 use xdpguard_user::ctl::{self, Drift, Failure, GenCheck};
 
@@ -29,7 +28,7 @@ pub struct Verify {
 fn drift_json(d: &Drift) -> Value {
     json!({
         "generation": d.generation,
-        "map": MAPS[d.map].name,
+        "map": d.map.name(),
         "key": d.key,
         "key_hex": d.key_hex,
         "expected": d.expected,

@@ -1,0 +1,240 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! What the rule maps hold, generation by generation, and the digest of
+//! a generation's entries.
+
+use serde::{Deserialize, Serialize};
+use xdpguard_abi::*;
+use xdpguard_rules::Image;
+
+use super::commit::map_err;
+use super::Failure;
+use crate::Guard;
+
+/// The generation a trie key belongs to: its generation byte, if that is 0
+/// or 1 and the key is long enough to include it (`prefixlen` >= 8).
+/// `None`: a key of no generation (lookups of both generations can match
+/// a shorter one); only another program writes such keys, and every
+/// commit deletes them.
+pub fn trie_owner(prefixlen: u32, generation_byte: u8) -> Option<u32> {
+    (prefixlen >= 8 && generation_byte < 2).then_some(generation_byte as u32)
+}
+
+fn mac_owner(k: &MacKey) -> Option<u32> {
+    (k.generation < 2).then_some(k.generation as u32)
+}
+
+/// An image with nothing in it, not even the arrays (which [`read_held`]
+/// fills for the generations it reads them for).
+pub(super) fn blank(g: u32) -> Image {
+    Image {
+        generation: g,
+        config: Config::default(),
+        rules: Vec::new(),
+        v4: Vec::new(),
+        v6: Vec::new(),
+        macs: Vec::new(),
+        proto: Vec::new(),
+        ports: Vec::new(),
+        limits: Vec::new(),
+        ifaces: Vec::new(),
+    }
+}
+
+/// What generation `g` of a freshly loaded module holds, with `config`:
+/// all-zero arrays and no keys.
+pub fn fresh_image(g: u32, config: Config) -> Image {
+    Image {
+        config,
+        rules: vec![RuleEntry::default(); MAX_BIT_RULES as usize],
+        proto: vec![0; PROTOS_PER_GENERATION as usize],
+        ports: vec![0; PORTS_PER_GENERATION as usize],
+        limits: vec![LimitConfig::default(); MAX_LIMITS as usize],
+        ..blank(g)
+    }
+}
+
+/// The config a generation without a tag should have, given the one it
+/// has: all zeroes, or what the module writes at load for its `policy=`
+/// and `monitor=` ([`initial_config`]).
+pub(super) fn fresh_config(found: &Config) -> Config {
+    if *found == Config::default() {
+        *found
+    } else {
+        initial_config(found.default_action == ACTION_DENY, found.monitor != 0)
+    }
+}
+
+/// Entries of the keyed maps that belong to no generation.
+#[derive(Default)]
+pub struct Foreign {
+    pub(super) v4: Vec<(Lpm4Key, AddrEntry)>,
+    pub(super) v6: Vec<(Lpm6Key, AddrEntry)>,
+    pub(super) mac: Vec<(MacKey, u64)>,
+}
+
+/// What the rule maps hold now.
+pub struct Held {
+    /// `xdpg_active[0]` as stored (the program knows only 0 and 1).
+    pub active_raw: u32,
+    /// Each generation's entries. The keyed maps are always read whole;
+    /// the arrays (config, rules, protocols, ports, limits) only for the
+    /// generations asked for, else they are empty.
+    pub gens: [Image; 2],
+    /// Keys of no generation.
+    pub foreign: Foreign,
+}
+
+/// Reads the rule maps: the keyed ones whole (in batches), the arrays of
+/// the generations `arrays` selects.
+pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
+    let active_raw: u32 = guard
+        .map(MapId::Active)
+        .lookup(&0u32)
+        .map_err(map_err(MapId::Active))?
+        .unwrap_or(0);
+    let mut gens = [blank(0), blank(1)];
+    for (g, img) in gens.iter_mut().enumerate() {
+        if !arrays[g] {
+            continue;
+        }
+        let g = g as u32;
+        img.config = guard
+            .map(MapId::Config)
+            .lookup(&g)
+            .map_err(map_err(MapId::Config))?
+            .unwrap_or_default();
+        img.rules = guard
+            .map(MapId::Rules)
+            .lookup_range(rule_index(g, 0), MAX_BIT_RULES)
+            .map_err(map_err(MapId::Rules))?;
+        img.proto = guard
+            .map(MapId::Proto)
+            .lookup_range(proto_index(g, 0), PROTOS_PER_GENERATION)
+            .map_err(map_err(MapId::Proto))?;
+        img.ports = guard
+            .map(MapId::Ports)
+            .lookup_range(port_index(g, 0, 0), PORTS_PER_GENERATION)
+            .map_err(map_err(MapId::Ports))?;
+        img.limits = guard
+            .map(MapId::Limits)
+            .lookup_range(limit_index(g, 0), MAX_LIMITS)
+            .map_err(map_err(MapId::Limits))?;
+    }
+    let mut foreign = Foreign::default();
+    for (k, v) in guard
+        .map(MapId::V4)
+        .entries::<Lpm4Key, AddrEntry>()
+        .map_err(map_err(MapId::V4))?
+    {
+        match trie_owner(k.prefixlen, k.generation()) {
+            Some(g) => gens[g as usize].v4.push((k, v)),
+            None => foreign.v4.push((k, v)),
+        }
+    }
+    for (k, v) in guard
+        .map(MapId::V6)
+        .entries::<Lpm6Key, AddrEntry>()
+        .map_err(map_err(MapId::V6))?
+    {
+        match trie_owner(k.prefixlen, k.generation()) {
+            Some(g) => gens[g as usize].v6.push((k, v)),
+            None => foreign.v6.push((k, v)),
+        }
+    }
+    for (k, v) in guard
+        .map(MapId::Mac)
+        .entries::<MacKey, u64>()
+        .map_err(map_err(MapId::Mac))?
+    {
+        match mac_owner(&k) {
+            Some(g) => gens[g as usize].macs.push((k, v)),
+            None => foreign.mac.push((k, v)),
+        }
+    }
+    for (k, v) in guard
+        .map(MapId::Ifaces)
+        .entries::<u32, u32>()
+        .map_err(map_err(MapId::Ifaces))?
+    {
+        gens[iface_key_parts(k).1 as usize].ifaces.push((k, v));
+    }
+    Ok(Held {
+        active_raw,
+        gens,
+        foreign,
+    })
+}
+
+/// Entries and an order-independent 128-bit sum of one map's entries of
+/// one generation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapSum {
+    /// Entries summed (array entries: the non-zero ones).
+    pub entries: u64,
+    /// Two independent wrapping sums of a 64-bit hash of each entry.
+    pub sum: [u64; 2],
+}
+
+/// [`MapSum`] per map name.
+pub type Digest = std::collections::BTreeMap<String, MapSum>;
+
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn entry_hash(seed: u64, key: &[u8], value: &[u8]) -> u64 {
+    let mut h = mix64(seed ^ ((key.len() as u64) << 32 | value.len() as u64));
+    for part in [key, value] {
+        for c in part.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..c.len()].copy_from_slice(c);
+            h = mix64(h ^ u64::from_le_bytes(w)).wrapping_add(seed);
+        }
+    }
+    h
+}
+
+impl MapSum {
+    fn add(&mut self, key: &[u8], value: &[u8]) {
+        self.entries += 1;
+        self.sum[0] = self.sum[0].wrapping_add(entry_hash(0x9e37_79b9_7f4a_7c15, key, value));
+        self.sum[1] = self.sum[1].wrapping_add(entry_hash(0xc2b2_ae3d_27d4_eb4f, key, value));
+    }
+}
+
+/// The digest of a generation's image: every map's entries of it (array
+/// entries that are not zero, by index), summed so that order does not
+/// matter. Any changed, added or removed entry changes it.
+pub fn digest(img: &Image) -> Digest {
+    let g = img.generation;
+    let mut d = Digest::new();
+    fn array<V: Pod + Default + PartialEq>(d: &mut Digest, map: MapId, base: u32, v: &[V]) {
+        let s = d.entry(map.name().to_string()).or_default();
+        for (i, x) in v.iter().enumerate() {
+            if *x != V::default() {
+                s.add(&(base + i as u32).to_ne_bytes(), bytes_of(x));
+            }
+        }
+    }
+    fn keyed<K: Pod, V: Pod>(d: &mut Digest, map: MapId, v: &[(K, V)]) {
+        let s = d.entry(map.name().to_string()).or_default();
+        for (k, x) in v {
+            s.add(bytes_of(k), bytes_of(x));
+        }
+    }
+    d.entry(MapId::Config.name().to_string())
+        .or_default()
+        .add(&g.to_ne_bytes(), bytes_of(&img.config));
+    array(&mut d, MapId::Rules, rule_index(g, 0), &img.rules);
+    array(&mut d, MapId::Proto, proto_index(g, 0), &img.proto);
+    array(&mut d, MapId::Ports, port_index(g, 0, 0), &img.ports);
+    array(&mut d, MapId::Limits, limit_index(g, 0), &img.limits);
+    keyed(&mut d, MapId::V4, &img.v4);
+    keyed(&mut d, MapId::V6, &img.v6);
+    keyed(&mut d, MapId::Mac, &img.macs);
+    keyed(&mut d, MapId::Ifaces, &img.ifaces);
+    d
+}
