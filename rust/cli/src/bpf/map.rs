@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! BPF maps: open by id or pin, look up, update, delete and walk, one
+//! entry at a time or in batches.
+
+use std::{
+    io,
+    os::fd::{AsRawFd, OwnedFd},
+    path::Path,
+};
+
+use xdpguard_abi::uapi::{
+    obj_name, BatchAttr, IdAttr, MapCreateAttr, MapElemAttr, ObjAttr, BPF_MAP_CREATE,
+    BPF_MAP_DELETE_BATCH, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_FD_BY_ID, BPF_MAP_GET_NEXT_KEY,
+    BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_BATCH, BPF_MAP_UPDATE_ELEM,
+    BPF_OBJ_PIN,
+};
+
+use super::{
+    map_info_of, obj_get, owned, path_c, possible_cpus, ptr, sys_bpf, MapInfo, Pod, ENOTSUPP,
+};
+
+/// Whether `e` says the map type has no batch update or delete.
+fn no_batch(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(ENOTSUPP) | Some(libc::EOPNOTSUPP))
+}
+
+/// Whether `e` says the map type has no batch lookup (older kernels say
+/// `EINVAL` for some types).
+fn no_batch_lookup(e: &io::Error) -> bool {
+    no_batch(e) || e.raw_os_error() == Some(libc::EINVAL)
+}
+
+/// Bytes per CPU of a per-CPU map value: the kernel pads each to 8.
+fn percpu_stride<V>() -> usize {
+    std::mem::size_of::<V>().div_ceil(8) * 8
+}
+
+/// The `cpus` values of one per-CPU entry as the kernel copied them out.
+fn percpu_values<V: Pod>(buf: &[u8], cpus: usize) -> Vec<V> {
+    buf.chunks_exact(percpu_stride::<V>())
+        .take(cpus)
+        .map(|c| {
+            // SAFETY: each chunk has `percpu_stride::<V>()` >= size_of::<V>()
+            // bytes; `V: Pod` is valid for any bytes; read_unaligned copes
+            // with the Vec<u8> alignment.
+            unsafe { std::ptr::read_unaligned(c.as_ptr() as *const V) }
+        })
+        .collect()
+}
+
+/// A BPF map opened by id.
+pub struct Map {
+    pub(super) fd: OwnedFd,
+    /// The id it was opened by.
+    pub id: u32,
+}
+
+impl Map {
+    /// Creates a map as `spec` describes (the module creates the real
+    /// ones; tests without the module make their own).
+    pub fn create(spec: &xdpguard_abi::MapSpec) -> io::Result<Map> {
+        let mut a = MapCreateAttr {
+            map_type: spec.map_type,
+            key_size: spec.key_size,
+            value_size: spec.value_size,
+            max_entries: spec.max_entries,
+            map_flags: spec.flags,
+            map_name: obj_name(spec.name),
+            ..Default::default()
+        };
+        let fd = owned(sys_bpf(BPF_MAP_CREATE, &mut a)?);
+        let id = map_info_of(&fd)?.id;
+        Ok(Map { fd, id })
+    }
+
+    /// Opens map `id` (needs CAP_SYS_ADMIN).
+    pub fn from_id(id: u32) -> io::Result<Map> {
+        let mut a = IdAttr {
+            id,
+            ..Default::default()
+        };
+        Ok(Map {
+            fd: owned(sys_bpf(BPF_MAP_GET_FD_BY_ID, &mut a)?),
+            id,
+        })
+    }
+
+    /// Looks `key` up; `None` if absent.
+    pub fn lookup<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Option<V>> {
+        let mut v = V::default();
+        let mut a = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: &mut v as *mut V as u64,
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a) {
+            Ok(_) => Ok(Some(v)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Looks up a per-CPU value: one `V` per possible CPU.
+    pub fn lookup_percpu<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Vec<V>> {
+        let n = possible_cpus()?;
+        let stride = percpu_stride::<V>();
+        let mut buf = vec![0u8; stride * n];
+        let mut a = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: buf.as_mut_ptr() as u64,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut a)?;
+        Ok(percpu_values(&buf, n))
+    }
+
+    /// Reads the array entries `first..first + keys.len()` into `values`
+    /// with one `BPF_MAP_LOOKUP_BATCH`. `Ok(false)`: the kernel has no
+    /// batch lookup for this map (the caller falls back to single lookups);
+    /// fewer entries than asked for is an error.
+    ///
+    /// # Safety
+    ///
+    /// `values` must have room for `keys.len()` values of this map.
+    unsafe fn lookup_batch(
+        &self,
+        first: u32,
+        keys: &mut [u32],
+        values: *mut u8,
+    ) -> io::Result<bool> {
+        let n = keys.len() as u32;
+        // The batch starts at the index after `in_batch` (none: at 0).
+        let before = first.wrapping_sub(1);
+        let mut next = 0u32;
+        let mut a = BatchAttr {
+            in_batch: if first == 0 { 0 } else { ptr(&before) },
+            out_batch: &mut next as *mut u32 as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values as u64,
+            count: n,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
+            Ok(_) => {}
+            // The batch reached the end of the array (a short count is
+            // reported below).
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) if no_batch_lookup(&e) => return Ok(false),
+            Err(e) => return Err(e),
+        }
+        let got = (a.count as usize).min(n as usize);
+        if got != n as usize || !keys.iter().copied().eq(first..first.saturating_add(n)) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("batch lookup of {n} entries from {first} returned {got}"),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Entries `first..first + n` of a per-CPU array, each as one value per
+    /// possible CPU, in one `BPF_MAP_LOOKUP_BATCH` instead of one syscall
+    /// per index (`top` reads a thousand every interval); falls back to
+    /// those lookups where the kernel has no batch lookup for the map.
+    pub fn lookup_percpu_range<V: Pod + Default>(
+        &self,
+        first: u32,
+        n: u32,
+    ) -> io::Result<Vec<Vec<V>>> {
+        let cpus = possible_cpus()?;
+        let per_entry = percpu_stride::<V>() * cpus;
+        let mut keys = vec![0u32; n as usize];
+        let mut buf = vec![0u8; per_entry * n as usize];
+        // SAFETY: `buf` has room for `n` values of `per_entry` bytes.
+        if unsafe { !self.lookup_batch(first, &mut keys, buf.as_mut_ptr())? } {
+            return (first..first.saturating_add(n))
+                .map(|i| self.lookup_percpu(&i))
+                .collect();
+        }
+        Ok(buf
+            .chunks(per_entry)
+            .map(|c| percpu_values(c, cpus))
+            .collect())
+    }
+
+    /// Entries `first..first + n` of an array map (not per-CPU), in
+    /// `BPF_MAP_LOOKUP_BATCH` calls of at most 64k entries; falls back to
+    /// one lookup per index where the kernel has no batch lookup.
+    pub fn lookup_range<V: Pod + Default>(&self, first: u32, n: u32) -> io::Result<Vec<V>> {
+        const CHUNK: u32 = 1 << 16;
+        let mut out: Vec<V> = Vec::with_capacity(n as usize);
+        let mut keys = vec![0u32; CHUNK.min(n) as usize];
+        let mut vals = vec![V::default(); CHUNK.min(n) as usize];
+        while (out.len() as u32) < n {
+            let at = first + out.len() as u32;
+            let want = (n - out.len() as u32).min(CHUNK);
+            let got = want as usize;
+            // SAFETY: `vals` has room for `CHUNK >= want` values.
+            if unsafe { !self.lookup_batch(at, &mut keys[..got], vals.as_mut_ptr().cast())? } {
+                if !out.is_empty() {
+                    return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+                }
+                return (first..first.saturating_add(n))
+                    .map(|i| Ok(self.lookup::<u32, V>(&i)?.unwrap_or_default()))
+                    .collect();
+            }
+            out.extend_from_slice(&vals[..got]);
+        }
+        Ok(out)
+    }
+
+    /// Inserts or replaces `key`.
+    pub fn update<K: Pod, V: Pod>(&self, key: &K, value: &V) -> io::Result<()> {
+        let mut a = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            value: ptr(value),
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_ELEM, &mut a).map(|_| ())
+    }
+
+    /// Deletes `key`; absent keys are not an error.
+    pub fn delete<K: Pod>(&self, key: &K) -> io::Result<()> {
+        let mut a = MapElemAttr {
+            map_fd: self.fd.as_raw_fd() as u32,
+            key: ptr(key),
+            ..Default::default()
+        };
+        match sys_bpf(BPF_MAP_DELETE_ELEM, &mut a) {
+            Err(e) if e.raw_os_error() != Some(libc::ENOENT) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every key of the map.
+    pub fn keys<K: Pod + Default>(&self) -> io::Result<Vec<K>> {
+        Ok(self.keys_upto(usize::MAX)?.0)
+    }
+
+    /// The map's keys, at most `cap` of them; the flag says whether the
+    /// map has more.
+    pub fn keys_upto<K: Pod + Default>(&self, cap: usize) -> io::Result<(Vec<K>, bool)> {
+        let mut out = Vec::new();
+        let mut cur: Option<K> = None;
+        loop {
+            if out.len() >= cap {
+                return Ok((out, true));
+            }
+            let mut next = K::default();
+            let mut a = MapElemAttr {
+                map_fd: self.fd.as_raw_fd() as u32,
+                key: cur.as_ref().map_or(0, ptr),
+                value: &mut next as *mut K as u64,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut a) {
+                Ok(_) => {
+                    out.push(next);
+                    cur = Some(next);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok((out, false)),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Every entry of the map, read in batches of 64k with
+    /// `BPF_MAP_LOOKUP_BATCH` (one syscall per batch instead of two per
+    /// entry); falls back to [`Map::keys`] and lookups where the map type
+    /// has no batch lookup.
+    pub fn entries<K: Pod + Default, V: Pod + Default>(&self) -> io::Result<Vec<(K, V)>> {
+        const CHUNK: usize = 1 << 16;
+        let mut out: Vec<(K, V)> = Vec::new();
+        let mut keys = vec![K::default(); CHUNK];
+        let mut vals = vec![V::default(); CHUNK];
+        let mut cursor = K::default();
+        let mut first = true;
+        loop {
+            let mut next = K::default();
+            let mut a = BatchAttr {
+                in_batch: if first { 0 } else { ptr(&cursor) },
+                out_batch: &mut next as *mut K as u64,
+                keys: keys.as_mut_ptr() as u64,
+                values: vals.as_mut_ptr() as u64,
+                count: CHUNK as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            let r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a);
+            let n = (a.count as usize).min(CHUNK);
+            match r {
+                Ok(_) => {
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
+                    cursor = next;
+                    first = false;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
+                    return Ok(out);
+                }
+                Err(e) if first && no_batch_lookup(&e) => {
+                    let mut out = Vec::new();
+                    for k in self.keys::<K>()? {
+                        if let Some(v) = self.lookup::<K, V>(&k)? {
+                            out.push((k, v));
+                        }
+                    }
+                    return Ok(out);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Deletes many keys in few syscalls (absent keys are an error, as
+    /// the kernel reports them; callers delete keys they just listed).
+    pub fn delete_batch<K: Pod>(&self, keys: &[K]) -> io::Result<()> {
+        const CHUNK: usize = 1 << 16;
+        for chunk in keys.chunks(CHUNK) {
+            let mut a = BatchAttr {
+                keys: chunk.as_ptr() as u64,
+                count: chunk.len() as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_DELETE_BATCH, &mut a) {
+                Ok(_) => {}
+                Err(e) if no_batch(&e) => {
+                    for k in chunk {
+                        self.delete(k)?;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Like [`Map::update_batch`], calling `progress(done)` after each
+    /// chunk of `chunk` entries.
+    pub fn update_batch_progress<K: Pod, V: Pod>(
+        &self,
+        keys: &[K],
+        values: &[V],
+        chunk: usize,
+        progress: &mut dyn FnMut(usize),
+    ) -> io::Result<()> {
+        let mut done = 0;
+        for (k, v) in keys.chunks(chunk.max(1)).zip(values.chunks(chunk.max(1))) {
+            self.update_batch(k, v)?;
+            done += k.len();
+            progress(done);
+        }
+        Ok(())
+    }
+
+    /// Updates many entries in few syscalls (falls back to one by one where
+    /// the map type has no batch support).
+    pub fn update_batch<K: Pod, V: Pod>(&self, keys: &[K], values: &[V]) -> io::Result<()> {
+        assert_eq!(keys.len(), values.len());
+        const CHUNK: usize = 1 << 16;
+        let mut i = 0;
+        while i < keys.len() {
+            let end = (i + CHUNK).min(keys.len());
+            let mut a = BatchAttr {
+                keys: keys[i..].as_ptr() as u64,
+                values: values[i..].as_ptr() as u64,
+                count: (end - i) as u32,
+                map_fd: self.fd.as_raw_fd() as u32,
+                ..Default::default()
+            };
+            match sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a) {
+                Ok(_) => i = end,
+                Err(e) if no_batch(&e) => {
+                    for j in i..end {
+                        self.update(&keys[j], &values[j])?;
+                    }
+                    i = end;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sets per-CPU array entries `keys` to zero on every CPU
+    /// (`value_size` bytes per CPU).
+    pub fn zero_percpu(&self, keys: &[u32], value_size: usize) -> io::Result<()> {
+        let stride = value_size.div_ceil(8) * 8 * possible_cpus()?;
+        let zeros = vec![0u8; stride * keys.len()];
+        let mut a = BatchAttr {
+            keys: keys.as_ptr() as u64,
+            values: zeros.as_ptr() as u64,
+            count: keys.len() as u32,
+            map_fd: self.fd.as_raw_fd() as u32,
+            ..Default::default()
+        };
+        sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a).map(|_| ())
+    }
+}
+
+impl Map {
+    /// Opens the map pinned at `path`.
+    pub fn from_pin(path: &Path) -> io::Result<Map> {
+        let fd = obj_get(path)?;
+        let id = map_info_of(&fd)?.id;
+        Ok(Map { fd, id })
+    }
+
+    /// Pins the map at `path` in a BPF file system (`BPF_OBJ_PIN`).
+    pub fn pin(&self, path: &Path) -> io::Result<()> {
+        let c = path_c(path)?;
+        let mut a = ObjAttr {
+            pathname: c.as_ptr() as u64,
+            bpf_fd: self.fd.as_raw_fd() as u32,
+            file_flags: 0,
+        };
+        sys_bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
+    }
+
+    /// Type, sizes and name of the map.
+    pub fn info(&self) -> io::Result<MapInfo> {
+        map_info_of(&self.fd)
+    }
+}
