@@ -17,6 +17,9 @@ use xdpguard_rules::{Action, Rule};
 
 use xdpguard_user::ctl::{self, Failure};
 
+/// Lines read between two updates of the progress bar.
+const PROGRESS_EVERY_LINES: usize = 1 << 16;
+
 /// `xdpguard import`.
 #[derive(Args, Debug)]
 #[command(
@@ -132,7 +135,7 @@ pub fn read_list(
         }
         no += 1;
         bytes += n as u64;
-        if no % 65536 == 0 {
+        if no % PROGRESS_EVERY_LINES == 0 {
             progress(bytes);
         }
         let e = entry_of(&line);
