@@ -108,9 +108,7 @@ kernel-debug: setup
 module-debug: skel kernel-debug
 	@scripts/check-toolchain.sh $(DEBUG_KDIR)
 	rm -rf $(DEBUG_SRC) && mkdir -p $(DEBUG_SRC)
-	find Kbuild rust/xdpguard rust/abi/src -path rust/xdpguard/bpf -prune -o -type f \
-		\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
-		! -name '*.mod.c' -print | cpio -pdm --quiet $(DEBUG_SRC)
+	scripts/dist/module-sources.sh | cpio -pdm --quiet $(DEBUG_SRC)
 	$(MAKE) -C $(DEBUG_KDIR) M=$(CURDIR)/$(DEBUG_SRC) \
 		$(shell scripts/check-toolchain.sh --make-args $(DEBUG_KDIR)) modules
 	cp $(DEBUG_SRC)/rust/xdpguard/xdpguard.ko $(DEBUG_KO)

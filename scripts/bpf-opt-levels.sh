@@ -56,12 +56,17 @@ echo "$(cat "$KDIR/include/config/kernel.release") $uts" >"$OUT/kernel.txt"
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# The module's sources, as make module-debug copies them (without the
-# generated skeleton, which each level brings).
+# The module's sources, the one list (scripts/dist/module-sources.sh, as
+# make module-debug, DKMS and the in-tree copy take them), without the
+# generated skeleton, which each level brings.
 module_sources() {
-	find Kbuild rust/xdpguard rust/abi/src -path rust/xdpguard/bpf -prune -o -type f \
-		\( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
-		! -name '*.mod.c' ! -name skel_generated.rs -print
+	scripts/dist/module-sources.sh "$ROOT" | grep -vxF rust/xdpguard/skel_generated.rs
+}
+
+# The sources a copy DEST holds, to delete the ones the list has dropped.
+copied_sources() {
+	(cd "$1" && find Kbuild rust -type f \( -name Kbuild -o -name '*.rs' -o -name '*.c' -o -name '*.h' \) \
+		! -name '*.mod.c' ! -name skel_generated.rs -print)
 }
 
 # sync_file FROM TO: copies only when the contents differ, so an unchanged
@@ -81,7 +86,7 @@ sync_sources() {
 	if [[ -d $dest ]]; then
 		while IFS= read -r f; do
 			[[ -e $f ]] || rm -f "$dest/$f"
-		done < <(cd "$dest" && module_sources 2>/dev/null)
+		done < <(copied_sources "$dest" 2>/dev/null)
 	fi
 	sync_file "$skel" "$dest/rust/xdpguard/skel_generated.rs"
 }

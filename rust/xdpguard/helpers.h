@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* C accessors used by the Rust side of xdpguard (see ffi.rs). */
+/* C accessors used by the Rust side of xdpguard (see ffi/). */
 #ifndef XDPGUARD_HELPERS_H
 #define XDPGUARD_HELPERS_H
 
@@ -10,7 +10,7 @@ struct file;
 struct notifier_block;
 struct workqueue_struct;
 
-/* One network device: what ffi.rs's `NetdevEntry` mirrors. */
+/* One network device: what ffi/netdev.rs's `NetdevEntry` mirrors. */
 struct xdpguard_netdev {
 	int ifindex;
 	char name[16];
@@ -24,7 +24,7 @@ void xdpguard_link_detach(struct bpf_link *link);
 struct workqueue_struct *xdpguard_alloc_wq(void);
 int xdpguard_notifier_register(struct notifier_block *nb);
 void xdpguard_notifier_unregister(struct notifier_block *nb);
-/* What xdpguard_notifier_dev reports (ffi.rs mirrors these values). */
+/* What xdpguard_notifier_dev reports (ffi/netdev.rs mirrors these values). */
 enum xdpguard_netdev_event {
 	XDPGUARD_NETDEV_OTHER = 0,
 	XDPGUARD_NETDEV_REGISTER = 1,

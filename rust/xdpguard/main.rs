@@ -30,10 +30,16 @@ mod ffi;
 mod params;
 
 // The ABI is shared with the BPF program and userspace: its items are `pub`
-// and not all of them are used here.
-#[allow(dead_code, unreachable_pub)]
+// and not all of them are used here (nor its re-export of the old map
+// indices).
+#[allow(dead_code, unreachable_pub, unused_imports)]
 #[path = "../abi/src/abi.rs"]
 mod abi;
+
+// The sysfs protocol, shared with the CLI like the ABI.
+#[allow(dead_code, unreachable_pub)]
+#[path = "../abi/src/sysfs.rs"]
+mod sysfs;
 
 // The `union bpf_attr` prefixes, shared with userspace like the ABI.
 #[allow(dead_code, unreachable_pub)]
@@ -47,9 +53,13 @@ mod skel {
 
 use params::{IfName, Mode, ParamError, Pattern};
 
+use abi::MapId;
 use ffi::{
-    Command, Control, ControlFiles, Fd, LinkRef, MapRef, NetdevEvent, NetdevHandler,
-    NetdevNotifier, OwnedQueue, ProgFile, ProgRef, ShowFile,
+    bpf::{LinkRef, MapRef, ProgFile, ProgRef},
+    netdev::{NetdevEntry, NetdevEvent, NetdevHandler, NetdevNotifier},
+    sysfs::{Command, Control, ControlFiles, ShowFile},
+    wq::OwnedQueue,
+    Fd,
 };
 
 module! {
@@ -60,33 +70,29 @@ module! {
     license: "GPL",
 }
 
-ffi::charp_param!(
+ffi::param::charp_param!(
     IFACES,
     "ifaces",
     "Interfaces to guard in the initial network namespace: comma-separated names and shell patterns (e.g. eth0,veth*,ens[0-9]); matching interfaces that appear later are attached too"
 );
-ffi::charp_param!(
+ffi::param::charp_param!(
     MODE,
     "mode",
     "XDP attach mode: auto (native where the driver can, else generic; default), native or generic"
 );
-ffi::charp_param!(
+ffi::param::charp_param!(
     POLICY,
     "policy",
     "Policy until a rule set is applied: allow (default) or deny (ARP and neighbour discovery still pass)"
 );
-ffi::charp_param!(
+ffi::param::charp_param!(
     MONITOR,
     "monitor",
     "1: monitor mode until a rule set is applied (count what would be dropped, drop nothing); 0: off (default)"
 );
 // kern_sys_bpf, bpf_map_get and bpf_link_get_from_fd live in this namespace.
-ffi::modinfo!("import_ns=BPF_INTERNAL");
+ffi::param::modinfo!("import_ns=BPF_INTERNAL");
 
-/// `XDP_FLAGS_SKB_MODE` (UAPI `if_link.h`): generic XDP in the stack.
-const XDP_FLAGS_SKB_MODE: u32 = 1 << 1;
-/// `XDP_FLAGS_DRV_MODE` (UAPI `if_link.h`): native XDP in the driver.
-const XDP_FLAGS_DRV_MODE: u32 = 1 << 2;
 /// How many recent attach failures `status` lists.
 const FAILURES_KEPT: usize = 8;
 /// Size of the user buffer the verifier writes its log to on a rejection.
@@ -104,8 +110,8 @@ enum Attached {
 impl Attached {
     fn flags(self) -> u32 {
         match self {
-            Attached::Native => XDP_FLAGS_DRV_MODE,
-            Attached::Generic => XDP_FLAGS_SKB_MODE,
+            Attached::Native => uapi::XDP_FLAGS_DRV_MODE,
+            Attached::Generic => uapi::XDP_FLAGS_SKB_MODE,
         }
     }
 
@@ -161,7 +167,7 @@ struct Loaded {
 fn load_program(params: &Params) -> Result<Loaded> {
     let mut map_fds = KVec::with_capacity(abi::MAPS.len(), GFP_KERNEL)?;
     for spec in abi::MAPS.iter() {
-        let fd = ffi::map_create(spec)
+        let fd = ffi::bpf::map_create(spec)
             .inspect_err(|e| pr_err!("cannot create map {}: {:?}\n", spec.name, e))?;
         map_fds.push(fd, GFP_KERNEL)?;
     }
@@ -169,18 +175,20 @@ fn load_program(params: &Params) -> Result<Loaded> {
     // Generation 0 is active in a fresh `xdpg_active`; the program never
     // sees anything but this configuration until a rule set is applied.
     let config = abi::initial_config(params.deny, params.monitor);
-    let config_map = map_fds.get(abi::MAP_CONFIG).ok_or(EINVAL)?;
-    ffi::map_update(config_map, &abi::MAPS[abi::MAP_CONFIG], &0u32, &config)
+    // `xdpg_config` is indexed by generation.
+    let generation: u32 = 0;
+    let config_map = map_fds.get(MapId::Config as usize).ok_or(EINVAL)?;
+    ffi::bpf::map_update(config_map, MapId::Config.spec(), &generation, &config)
         .inspect_err(|e| pr_err!("cannot write the initial configuration: {:?}\n", e))?;
 
     let mut insns = KVec::with_capacity(skel::INSNS.len(), GFP_KERNEL)?;
     insns.extend_from_slice(&skel::INSNS, GFP_KERNEL)?;
     for &(insn, map) in skel::MAP_RELOCS.iter() {
         let fd = map_fds.get(map as usize).ok_or(EINVAL)?;
-        ffi::patch_map_fd(&mut insns, insn as usize, fd)?;
+        patch_map_fd(&mut insns, insn as usize, fd)?;
     }
 
-    let fd = match ffi::prog_load_xdp(&insns, skel::LICENSE, abi::PROG_NAME, None) {
+    let fd = match ffi::bpf::prog_load_xdp(&insns, skel::LICENSE, abi::PROG_NAME, None) {
         Ok(fd) => fd,
         Err(e) => {
             pr_err!("the kernel rejected the XDP program: {:?}\n", e);
@@ -197,10 +205,39 @@ fn load_program(params: &Params) -> Result<Loaded> {
     Ok(Loaded { fd, prog, maps })
 }
 
+/// Points the 64-bit immediate load at instruction `insn` of `insns` at the
+/// map behind `map`, as the verifier expects (`BPF_PSEUDO_MAP_FD`).
+fn patch_map_fd(insns: &mut [u8], insn: usize, map: &Fd) -> Result {
+    let base = insn.checked_mul(8).ok_or(EINVAL)?;
+    let slot = insns.get_mut(base..base + 8).ok_or(EINVAL)?;
+    // `struct bpf_insn`: code, dst_reg:4 | src_reg:4, off (2), imm (4).
+    slot[1] = (slot[1] & 0x0f) | (uapi::BPF_PSEUDO_MAP_FD << 4);
+    slot[4..8].copy_from_slice(&map.as_raw().to_le_bytes());
+    Ok(())
+}
+
+/// Lists the devices of the initial network namespace. Takes rtnl: never
+/// call with rtnl held.
+fn netdevs() -> Result<KVec<NetdevEntry>> {
+    let mut max = 64usize;
+    loop {
+        let mut out = KVec::from_elem(NetdevEntry::EMPTY, max, GFP_KERNEL)?;
+        let n = ffi::netdev::list(&mut out)?;
+        if n <= max {
+            // Keep the first `n` entries: rebuild rather than truncate.
+            let mut list = KVec::with_capacity(n, GFP_KERNEL)?;
+            list.extend_from_slice(&out[..n], GFP_KERNEL)?;
+            return Ok(list);
+        }
+        // More devices than room: try again with room to spare.
+        max = n.checked_mul(2).ok_or(ENOMEM)?;
+    }
+}
+
 /// Loads the program again with the verifier log on and prints its end,
 /// where the verifier says why it refused.
 fn report_verifier_log(insns: &[u8]) {
-    let log = match ffi::UserLog::new(VERIFIER_LOG_SIZE) {
+    let log = match ffi::bpf::UserLog::new(VERIFIER_LOG_SIZE) {
         Ok(log) => log,
         Err(e) => {
             pr_err!("no verifier log: cannot map a log buffer: {:?}\n", e);
@@ -208,7 +245,7 @@ fn report_verifier_log(insns: &[u8]) {
         }
     };
     // The load is expected to fail again; what matters is the log it writes.
-    let _ = ffi::prog_load_xdp(insns, skel::LICENSE, abi::PROG_NAME, Some(&log));
+    let _ = ffi::bpf::prog_load_xdp(insns, skel::LICENSE, abi::PROG_NAME, Some(&log));
     let text = match log.read() {
         Ok(text) => text,
         Err(e) => {
@@ -267,7 +304,7 @@ struct Attachment {
 /// generic. Takes rtnl (in `bpf_xdp_link_attach`).
 fn attach(prog: &Fd, ifindex: i32, name: &IfName, mode: Mode) -> Result<(Attached, LinkRef)> {
     let try_mode = |m: Attached| -> Result<(Attached, LinkRef)> {
-        let fd = ffi::xdp_link_create(prog, ifindex, m.flags())?;
+        let fd = ffi::bpf::xdp_link_create(prog, ifindex, m.flags())?;
         Ok((m, LinkRef::from_fd(&fd)?))
     };
     let name = name.shown();
@@ -565,12 +602,12 @@ impl Shared {
     /// Runs in the worker, holding no lock.
     fn do_attach(&self, target: Target, origin: Origin) -> Result {
         let (ifindex, name) = match target {
-            Target::Name(name) => match ffi::ifindex_by_name(c_name(&name)?) {
+            Target::Name(name) => match ffi::netdev::ifindex_by_name(c_name(&name)?) {
                 // The lookup also finds alternative names: record the
                 // interface's own.
                 Some(ifindex) => (
                     ifindex,
-                    ffi::name_by_index(ifindex).map_or(name, |buf| IfName::from_c(&buf)),
+                    ffi::netdev::name_by_index(ifindex).map_or(name, |buf| IfName::from_c(&buf)),
                 ),
                 None => {
                     if origin == Origin::Sysfs {
@@ -579,7 +616,7 @@ impl Shared {
                     return Err(ENODEV);
                 }
             },
-            Target::Index(ifindex) => match ffi::name_by_index(ifindex) {
+            Target::Index(ifindex) => match ffi::netdev::name_by_index(ifindex) {
                 Some(buf) => (ifindex, IfName::from_c(&buf)),
                 // Gone before we got to it: nothing to do.
                 None => return Ok(()),
@@ -672,7 +709,7 @@ impl Shared {
     /// if such an interface exists (idempotent), `ENODEV` if not.
     fn do_detach(&self, name: &IfName) -> Result {
         // By ifindex: `name` may be an alternative name.
-        let ifindex = ffi::ifindex_by_name(c_name(name)?);
+        let ifindex = ffi::netdev::ifindex_by_name(c_name(name)?);
         let taken = ifindex.and_then(|i| self.state.lock().take_attachment(|a| a.ifindex == i));
         match taken {
             Some(a) => {
@@ -868,11 +905,12 @@ impl NetdevHandler for Handle {
 }
 
 impl Control for Handle {
-    fn show(&self, file: ShowFile, out: &mut KVec<u8>) -> Result {
+    fn show(&self, file: ShowFile, out: &mut KVec<u8>) -> Result<usize> {
         let mut t = Text(core::mem::take(out));
         let r = self.0.render(file, &mut t);
         *out = t.0;
-        r.map_err(|_| ENOMEM)
+        r.map_err(|_| ENOMEM)?;
+        Ok(whole_lines(out, ffi::sysfs::SHOW_MAX))
     }
 
     fn store(&self, cmd: Command, input: &[u8]) -> Result {
@@ -887,6 +925,18 @@ impl Control for Handle {
         };
         submit(&self.0, op, Origin::Sysfs, true)
     }
+}
+
+/// How much of `text` to show in `max` bytes: all of it if it fits, else
+/// up to the last whole line that fits (or `max` bytes of a longer line).
+fn whole_lines(text: &[u8], max: usize) -> usize {
+    if text.len() <= max {
+        return text.len();
+    }
+    let cut = &text[..max];
+    cut.iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(cut.len(), |i| i + 1)
 }
 
 /// A growable text buffer for the status files.
@@ -1002,7 +1052,7 @@ fn attach_at_load(shared: &Arc<Shared>) -> Result {
     if params.patterns.is_empty() {
         return Ok(());
     }
-    let devices = ffi::netdevs()?;
+    let devices = netdevs()?;
     for p in params.patterns.iter().filter(|p| p.is_literal()) {
         if !devices
             .iter()

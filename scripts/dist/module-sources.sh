@@ -21,7 +21,7 @@ cd "$ROOT"
 list=$(
 	{
 		echo Kbuild
-		ls rust/xdpguard/Kbuild rust/xdpguard/*.rs rust/xdpguard/*.c rust/xdpguard/*.h 2>/dev/null
+		ls rust/xdpguard/Kbuild rust/xdpguard/*.rs rust/xdpguard/ffi/*.rs rust/xdpguard/*.c rust/xdpguard/*.h 2>/dev/null
 		ls rust/abi/src/*.rs
 	} | grep -v '\.mod\.c$' | sort -u
 )
