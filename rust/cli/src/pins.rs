@@ -15,7 +15,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use crate::bpf::Map;
+use crate::bpf::{path_c, Map};
 
 /// Where the maps are pinned.
 pub const PIN_DIR: &str = "/sys/fs/bpf/xdpguard";
@@ -58,16 +58,6 @@ pub struct Pin {
     pub module_id: Option<u32>,
     /// The verdict.
     pub state: State,
-}
-
-/// The maps of the module's sysfs `maps` file ("name id" lines).
-pub fn parse_maps(text: &str) -> Vec<(String, u32)> {
-    text.lines()
-        .filter_map(|l| {
-            let mut it = l.split_whitespace();
-            Some((it.next()?.to_string(), it.next()?.parse().ok()?))
-        })
-        .collect()
 }
 
 /// Compares the pins (`name`, pinned map id if readable) with the module's
@@ -144,12 +134,9 @@ pub fn read_pins(dir: &Path) -> io::Result<Vec<(String, Option<u32>)>> {
     Ok(out)
 }
 
-/// The module's maps from its sysfs directory, `None` if not loaded.
-pub fn module_maps() -> Option<Vec<(String, u32)>> {
-    std::fs::read_to_string(Path::new(crate::SYSFS).join("maps"))
-        .ok()
-        .map(|t| parse_maps(&t))
-}
+/// The module's maps from its sysfs directory, `None` if not loaded (read
+/// by [`crate::sysfs`], the one reader of the file).
+pub use crate::sysfs::module_maps;
 
 /// The pins compared with the loaded module (`module`: its maps, or
 /// `None` if it is not loaded).
@@ -165,8 +152,7 @@ pub fn ensure_bpffs(dir: &Path) -> io::Result<()> {
         return Ok(());
     }
     let src = c"bpf";
-    let target = std::ffi::CString::new(parent.to_string_lossy().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let target = path_c(parent)?;
     // SAFETY: all three strings are NUL-terminated and live for the call;
     // no mount data is passed.
     let r = unsafe {
@@ -185,8 +171,7 @@ pub fn ensure_bpffs(dir: &Path) -> io::Result<()> {
 }
 
 fn fs_magic(p: &Path) -> io::Result<i64> {
-    let c = std::ffi::CString::new(p.to_string_lossy().as_bytes())
-        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let c = path_c(p)?;
     // SAFETY: `statfs` is plain data, valid zeroed.
     let mut st: libc::statfs = unsafe { std::mem::zeroed() };
     // SAFETY: `c` is NUL-terminated and `st` is a valid out-pointer.
@@ -270,19 +255,10 @@ pub fn unpin_all(dir: &Path) -> io::Result<usize> {
 mod tests {
     use super::*;
 
+    use crate::sysfs::parse_maps;
+
     fn module() -> Vec<(String, u32)> {
         parse_maps("xdpg_active 10\nxdpg_stats 11\n\nbroken\n")
-    }
-
-    #[test]
-    fn parses_the_sysfs_maps_file() {
-        assert_eq!(
-            module(),
-            [
-                ("xdpg_active".to_string(), 10),
-                ("xdpg_stats".to_string(), 11)
-            ]
-        );
     }
 
     #[test]

@@ -98,7 +98,8 @@ fn name_at(b: &[u8], off: usize) -> String {
     c_name(&b[off..off + BPF_OBJ_NAME_LEN])
 }
 
-fn path_c(path: &Path) -> io::Result<std::ffi::CString> {
+/// `path` as a C string for a syscall.
+pub(crate) fn path_c(path: &Path) -> io::Result<std::ffi::CString> {
     use std::os::unix::ffi::OsStrExt;
     std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
