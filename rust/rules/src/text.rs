@@ -107,11 +107,32 @@ pub fn match_text(r: &Rule) -> String {
 
 /// One line for a rule: action, match, comment.
 pub fn rule_text(rs: &RuleSet, r: &Rule) -> String {
-    let mut s = format!("{} {}", action_text(rs, r), match_text(r));
-    if let Some(c) = &r.comment {
-        s.push_str(&format!("  # {c}"));
+    r.display(rs).to_string()
+}
+
+/// A rule as [`rule_text`] writes it, for `{}` (see [`Rule::display`]).
+pub struct RuleText<'a> {
+    rs: &'a RuleSet,
+    rule: &'a Rule,
+}
+
+impl Rule {
+    /// The rule's one line (action, match, comment) as a `Display`; `rs`
+    /// is the rule set it belongs to, which names its limiter.
+    pub fn display<'a>(&'a self, rs: &'a RuleSet) -> RuleText<'a> {
+        RuleText { rs, rule: self }
     }
-    s
+}
+
+impl std::fmt::Display for RuleText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = self.rule;
+        write!(f, "{} {}", action_text(self.rs, r), match_text(r))?;
+        if let Some(c) = &r.comment {
+            write!(f, "  # {c}")?;
+        }
+        Ok(())
+    }
 }
 
 fn pol(deny: bool) -> &'static str {
@@ -201,6 +222,10 @@ src = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
         let s = rs(BASE);
         assert_eq!(rule_text(&s, &s.rules[0]), "allow proto tcp dport 22");
         assert_eq!(rule_text(&s, &s.rules[1]), "deny src 10.0.0.0/8");
+        assert_eq!(
+            format!("{}", s.rules[0].display(&s)),
+            "allow proto tcp dport 22"
+        );
         let long: Vec<String> = (1..=10).map(|i| format!("\"192.0.2.{i}\"")).collect();
         let s = rs(&format!(
             "[[rule]]\naction = \"deny\"\nsrc = [{}]\n",
