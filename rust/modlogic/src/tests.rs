@@ -287,7 +287,10 @@ fn shown_escapes_like_bstr() {
 #[test]
 fn interface_names() {
     let n = IfName::new(b"eth0", "attach");
-    assert_eq!(n.map(|n| n.as_bytes_with_nul().to_vec()), Ok(b"eth0\0".to_vec()));
+    assert_eq!(
+        n.map(|n| n.as_bytes_with_nul().to_vec()),
+        Ok(b"eth0\0".to_vec())
+    );
     assert_eq!(
         IfName::new(b"", "attach"),
         Err(ParamError::InvalidName {
@@ -302,11 +305,14 @@ fn interface_names() {
     let full = [b'x'; IFNAMSIZ];
     assert_eq!(IfName::from_c(&full).as_bytes(), &full[..IFNAME_MAX]);
     assert_eq!(IfName::from_valid(b"lo").shown().to_string(), "lo");
-    assert_eq!(IfName::from_valid(b"lo"), IfName::from_c(&{
-        let mut b = [0u8; IFNAMSIZ];
-        b[..2].copy_from_slice(b"lo");
-        b
-    }));
+    assert_eq!(
+        IfName::from_valid(b"lo"),
+        IfName::from_c(&{
+            let mut b = [0u8; IFNAMSIZ];
+            b[..2].copy_from_slice(b"lo");
+            b
+        })
+    );
 }
 
 #[test]

@@ -12,9 +12,8 @@
 use super::Fd;
 use crate::abi::{MapSpec, Pod};
 use crate::uapi::{
-    obj_name, BpfAttr, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr,
-    BPF_LINK_CREATE, BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP,
-    BPF_XDP,
+    obj_name, BpfAttr, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr, BPF_LINK_CREATE,
+    BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, BPF_XDP,
 };
 use core::{
     marker::PhantomData,

@@ -179,4 +179,3 @@ macro_rules! modinfo {
     };
 }
 pub(crate) use modinfo;
-
