@@ -125,13 +125,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Top(a) => cmd::top::run(a)?,
         Cmd::Stats { json, rules } => {
             let guard = xdpguard_user::sys::open_guard()?;
-            let stats = guard
-                .counters(MapId::Stats, STAT_COUNT)
-                .map_err(Failure::from)?;
+            let stats = guard.counters(MapId::Stats, STAT_COUNT)?;
             let per_rule = if rules {
-                guard
-                    .rule_counters(RULES_PER_GENERATION)
-                    .map_err(Failure::from)?
+                guard.rule_counters(RULES_PER_GENERATION)?
             } else {
                 Vec::new()
             };

@@ -444,7 +444,7 @@ fn gen_frame(rng: &mut SmallRng, rs: &RuleSet) -> Vec<u8> {
                 _ => {
                     let units = rng.gen_range(0..2);
                     p.extend_from_slice(&[next, units]);
-                    p.extend(std::iter::repeat(0).take(6 + 8 * units as usize));
+                    p.extend(std::iter::repeat_n(0, 6 + 8 * units as usize));
                 }
             }
         }

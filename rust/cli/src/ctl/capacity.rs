@@ -6,7 +6,8 @@
 use xdpguard_abi::*;
 use xdpguard_rules::{Image, RuleSet};
 
-use super::held::{read_held, Held};
+use super::held::read_held;
+use super::state::read_sums;
 use super::Failure;
 use crate::Guard;
 
@@ -19,13 +20,42 @@ fn full(map: MapId, needed: usize, max: usize, active: usize, why: &str) -> Fail
     ))
 }
 
+/// The keyed maps whose room a commit checks, in [`Counts`] order.
+const KEYED: [MapId; 4] = [MapId::V4, MapId::V6, MapId::Mac, MapId::Ifaces];
+
+/// Entries of one generation in each of the [`KEYED`] maps.
+pub(super) type Counts = [usize; 4];
+
+/// The entries of `img` in the keyed maps.
+pub(super) fn counts(img: &Image) -> Counts {
+    [img.v4.len(), img.v6.len(), img.macs.len(), img.ifaces.len()]
+}
+
+/// The entries generation `g` was written with, as its record counts
+/// them (`genN.sums.json`); `None` for a generation without a tag or
+/// without a valid record.
+fn recorded_counts(guard: &Guard, g: u32) -> Option<Counts> {
+    let cfg: Config = guard.map(MapId::Config).lookup(&g).ok()??;
+    if cfg.tag == 0 {
+        return None;
+    }
+    let sums = read_sums(guard, g, cfg.tag).ok()?;
+    let n = |m: MapId| sums.digest.get(m.name()).map(|s| s.entries as usize);
+    Some([n(KEYED[0])?, n(KEYED[1])?, n(KEYED[2])?, n(KEYED[3])?])
+}
+
 /// What `commit` checks before writing anything, for `--dry-run`: `rs`
-/// compiles for the idle generation and fits next to the active one.
+/// compiles for the idle generation and fits next to the active one. The
+/// active generation's entries are counted by its record; only without
+/// one are the keyed maps read.
 pub fn check(guard: &Guard, rs: &RuleSet) -> Result<(), Failure> {
-    let target = 1 - guard.active()?;
-    let img = xdpguard_rules::compile(rs, target, &crate::ifindex).map_err(Failure::usage)?;
-    let held = read_held(guard, [false, false])?;
-    check_capacity(guard, &img, &held)
+    let active = guard.active()?;
+    let img = xdpguard_rules::compile(rs, 1 - active, &crate::ifindex).map_err(Failure::usage)?;
+    let held = match recorded_counts(guard, active) {
+        Some(c) => c,
+        None => counts(&read_held(guard, [false, false])?.gens[active as usize]),
+    };
+    check_capacity(guard, &img, held)
 }
 
 /// The capacity of keyed map `map` as the kernel created it (the ABI's
@@ -39,16 +69,10 @@ fn max_entries(guard: &Guard, map: MapId) -> usize {
 }
 
 /// Fails with "map ... is full" unless `img` fits in the keyed maps next
-/// to the other generation's entries (keys of no generation do not count:
-/// the commit deletes them first).
-pub(super) fn check_capacity(guard: &Guard, img: &Image, held: &Held) -> Result<(), Failure> {
-    let other = &held.gens[1 - img.generation as usize];
-    for (map, need, active) in [
-        (MapId::V4, img.v4.len(), other.v4.len()),
-        (MapId::V6, img.v6.len(), other.v6.len()),
-        (MapId::Mac, img.macs.len(), other.macs.len()),
-        (MapId::Ifaces, img.ifaces.len(), other.ifaces.len()),
-    ] {
+/// to `other`, the other generation's entries (keys of no generation do
+/// not count: the commit deletes them first).
+pub(super) fn check_capacity(guard: &Guard, img: &Image, other: Counts) -> Result<(), Failure> {
+    for ((map, need), active) in KEYED.into_iter().zip(counts(img)).zip(other) {
         let max = max_entries(guard, map);
         if need > max {
             return Err(full(map, need, max, active, ""));

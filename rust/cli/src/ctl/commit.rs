@@ -12,7 +12,7 @@ use rustc_hash::FxHashSet as HashSet;
 use xdpguard_abi::*;
 use xdpguard_rules::{Image, RuleSet};
 
-use super::capacity::check_capacity;
+use super::capacity::{check_capacity, counts};
 use super::drift::drift;
 use super::held::{blank, digest, fresh_config, fresh_image, read_held, Foreign};
 use super::state::{new_tag, read_sums, save_record, save_sums};
@@ -89,7 +89,7 @@ pub fn commit(
     progress.phase("reading the maps back", 0);
     let mut held = read_held(guard, [true, true])?;
     img.config.tag = new_tag(&[held.gens[0].config.tag, held.gens[1].config.tag]);
-    check_capacity(guard, &img, &held)?;
+    check_capacity(guard, &img, counts(&held.gens[prev as usize]))?;
     alive(guard)?;
     // Packets that read the generation before the last switch may still
     // be using `target`; they finish within microseconds (RCU).

@@ -215,7 +215,7 @@ pub fn drift_failure(v: &Verification) -> Option<Failure> {
         maps.dedup();
         format!(
             "{}the maps hold what xdpguard did not write ({}, generation {} active)",
-            entries_differ(n as usize, " from the record"),
+            entries_differ(n, " from the record"),
             maps.join(", "),
             v.active
         )
@@ -241,7 +241,7 @@ mod tests {
     use crate::ctl::test_sets::*;
     use std::{fs, time::Instant};
     use xdpguard_rules::{Action, Rule};
-    use super::super::capacity::check_capacity;
+    use super::super::capacity::{check_capacity, counts};
     use super::super::commit::{delete_foreign, restore_idle, write_generation};
     use super::super::state::save_record;
     use super::super::Quiet;
@@ -405,7 +405,7 @@ mod tests {
             img.config.tag = 0x300 + round;
             let t = Instant::now();
             let held = read_held(&guard, [true, true]).expect("read");
-            check_capacity(&guard, &img, &held).expect("room");
+            check_capacity(&guard, &img, counts(&held.gens[0])).expect("room");
             delete_foreign(&guard, &held.foreign).expect("foreign");
             write_generation(&guard, &img, &held.gens[1], &mut Quiet, false).expect("write");
             let w = t.elapsed();
