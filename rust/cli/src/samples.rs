@@ -7,7 +7,7 @@
 //! pure-Rust reader/writer of the classic libpcap format (no libpcap to
 //! link), whose reader the tests use to read our files back.
 
-use std::{io::Write, time::Duration};
+use std::{io::Write, net::IpAddr, time::Duration};
 
 use pcap_file::{
     pcap::{PcapHeader, PcapPacket, PcapWriter},
@@ -15,6 +15,7 @@ use pcap_file::{
 };
 use serde_json::{json, Value};
 use xdpguard_abi::*;
+use xdpguard_rules::text::{mac_text, proto_name};
 
 /// The `Sample` at the start of a ring-buffer record, if it is long enough.
 pub fn decode(rec: &[u8]) -> Option<Sample> {
@@ -68,60 +69,149 @@ pub fn wall_time(ts_ns: u64, offset_ns: i128) -> Duration {
     Duration::new((t / 1_000_000_000) as u64, (t % 1_000_000_000) as u32)
 }
 
-fn proto_name(p: u8) -> Value {
-    match p {
-        1 => json!("icmp"),
-        6 => json!("tcp"),
-        17 => json!("udp"),
-        58 => json!("icmpv6"),
-        p => json!(p),
+/// The L4 header of a sampled IP frame, as the views show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum L4 {
+    /// TCP or UDP source and destination port.
+    Ports(u16, u16),
+    /// ICMP or ICMPv6 type and code.
+    Icmp(u8, u8),
+    /// Another protocol, or a header the capture does not show.
+    Other,
+}
+
+/// The IP part of a sampled frame.
+struct Ip {
+    src: IpAddr,
+    dst: IpAddr,
+    proto: u8,
+    l4: L4,
+}
+
+/// What a sample's captured bytes show (`None` in [`Decoded`]: a frame
+/// malformed at L2/L3).
+struct Frame {
+    eth_src: [u8; 6],
+    eth_dst: [u8; 6],
+    ip: Option<Ip>,
+}
+
+/// One sample decoded once, for both views: the line of `xdpguard log`
+/// ([`describe_sample`]) and the object of `xdpguard log --json`
+/// ([`to_json`]).
+struct Decoded {
+    ifname: String,
+    would_drop: bool,
+    reason: &'static str,
+    /// Rule number (1-based position in its rule set), if a rule dropped it.
+    rule: Option<u32>,
+    frame: Option<Frame>,
+}
+
+impl Decoded {
+    fn new(s: &Sample) -> Self {
+        let frame = xdpguard_rules::model::parse(frame(s)).map(|f| Frame {
+            eth_src: f.eth_src,
+            eth_dst: f.eth_dst,
+            ip: f.addrs.map(|(src, dst)| Ip {
+                src,
+                dst,
+                proto: f.proto,
+                l4: match (f.proto, f.l4) {
+                    (6 | 17, Some((sp, dp))) => L4::Ports(sp, dp),
+                    (1 | 58, Some((tc, _))) => {
+                        let (t, c) = icmp_value_parts(tc);
+                        L4::Icmp(t, c)
+                    }
+                    _ => L4::Other,
+                },
+            }),
+        });
+        Decoded {
+            ifname: ifname(s.ifindex),
+            would_drop: s.monitor != 0,
+            reason: STAT_NAMES.get(s.reason as usize).copied().unwrap_or("?"),
+            rule: (s.rule_id != u32::MAX).then(|| rule_stats_parts(s.rule_id).1 + 1),
+            frame,
+        }
     }
+}
+
+/// The name the views give protocol `p`, for those they name (the others
+/// are shown by number).
+fn l4_name(p: u8) -> Option<String> {
+    matches!(p, 1 | 6 | 17 | 58).then(|| proto_name(p))
 }
 
 /// One sample as a JSON object (`xdpguard log --json`).
 pub fn to_json(s: &Sample, offset_ns: i128) -> Value {
+    let d = Decoded::new(s);
     let wall = wall_time(s.ts_ns, offset_ns);
     let mut v = json!({
         "time": wall.as_secs_f64(),
         "monotonic": s.ts_ns as f64 / 1e9,
         "ifindex": s.ifindex,
-        "ifname": ifname(s.ifindex),
-        "verdict": if s.monitor != 0 { "would_drop" } else { "drop" },
-        "reason": STAT_NAMES.get(s.reason as usize).copied().unwrap_or("?"),
-        "rule": if s.rule_id == u32::MAX { Value::Null } else { json!(s.rule_id % RULES_PER_GENERATION + 1) },
+        "ifname": d.ifname,
+        "verdict": if d.would_drop { "would_drop" } else { "drop" },
+        "reason": d.reason,
+        "rule": d.rule,
         "len": s.len,
         "cap_len": s.cap_len,
     });
-    match xdpguard_rules::model::parse(frame(s)) {
-        Some(f) => {
-            let mac = |m: [u8; 6]| {
-                m.iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<Vec<_>>()
-                    .join(":")
-            };
-            v["eth_src"] = json!(mac(f.eth_src));
-            v["eth_dst"] = json!(mac(f.eth_dst));
-            if let Some((src, dst)) = f.addrs {
-                v["src"] = json!(src.to_string());
-                v["dst"] = json!(dst.to_string());
-                v["proto"] = proto_name(f.proto);
-                match (f.proto, f.l4) {
-                    (6 | 17, Some((sp, dp))) => {
-                        v["sport"] = json!(sp);
-                        v["dport"] = json!(dp);
-                    }
-                    (1 | 58, Some((tc, _))) => {
-                        v["icmp_type"] = json!(tc >> 8);
-                        v["icmp_code"] = json!(tc & 0xff);
-                    }
-                    _ => {}
-                }
+    let Some(f) = &d.frame else {
+        v["malformed"] = json!(true);
+        return v;
+    };
+    v["eth_src"] = json!(mac_text(&f.eth_src));
+    v["eth_dst"] = json!(mac_text(&f.eth_dst));
+    if let Some(ip) = &f.ip {
+        v["src"] = json!(ip.src.to_string());
+        v["dst"] = json!(ip.dst.to_string());
+        v["proto"] = l4_name(ip.proto).map_or(json!(ip.proto), |n| json!(n));
+        match ip.l4 {
+            L4::Ports(sp, dp) => {
+                v["sport"] = json!(sp);
+                v["dport"] = json!(dp);
             }
+            L4::Icmp(t, c) => {
+                v["icmp_type"] = json!(t);
+                v["icmp_code"] = json!(c);
+            }
+            L4::Other => {}
         }
-        None => v["malformed"] = json!(true),
     }
     v
+}
+
+/// One sample as the line `xdpguard log` prints.
+pub fn describe_sample(s: &Sample) -> String {
+    let d = Decoded::new(s);
+    let what = match &d.frame {
+        Some(Frame { ip: Some(ip), .. }) => {
+            let (src, dst) = (ip.src, ip.dst);
+            let proto = l4_name(ip.proto).unwrap_or_else(|| format!("proto {}", ip.proto));
+            match ip.l4 {
+                L4::Ports(sp, dp) => format!("{src} port {sp} -> {dst} port {dp} {proto}"),
+                L4::Icmp(t, c) => format!("{src} -> {dst} {proto} type {t} code {c}"),
+                L4::Other => format!("{src} -> {dst} {proto}"),
+            }
+        }
+        Some(f) => format!(
+            "{} -> {} non-IP",
+            mac_text(&f.eth_src),
+            mac_text(&f.eth_dst)
+        ),
+        None => "malformed frame".to_string(),
+    };
+    let rule = d.rule.map_or(String::new(), |r| format!(" rule {r}"));
+    let verdict = if d.would_drop { "would drop" } else { "drop" };
+    format!(
+        "{:.6} {} {verdict} ({}{rule}) {what} len {}",
+        s.ts_ns as f64 / 1e9,
+        d.ifname,
+        d.reason,
+        s.len
+    )
 }
 
 /// A pcap writer for samples: Ethernet link type, microsecond timestamps
@@ -159,71 +249,6 @@ pub fn write_pcap<W: Write>(
     w.write_packet(&pkt).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// One decoded drop sample, as `xdpguard log` prints it.
-pub fn describe_sample(rec: &[u8]) -> Option<String> {
-    if rec.len() < std::mem::size_of::<Sample>() {
-        return None;
-    }
-    // SAFETY: `rec` holds at least one `Sample`, a plain-data repr(C) type
-    // valid for any bytes; read_unaligned copes with any alignment.
-    let s: Sample = unsafe { std::ptr::read_unaligned(rec.as_ptr() as *const Sample) };
-    let mut ifname = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: the buffer has IF_NAMESIZE bytes, as if_indextoname needs.
-    let name = unsafe {
-        let p = libc::if_indextoname(s.ifindex, ifname.as_mut_ptr());
-        if p.is_null() {
-            format!("if{}", s.ifindex)
-        } else {
-            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
-        }
-    };
-    let frame = &s.data[..(s.cap_len as usize).min(SAMPLE_CAPTURE)];
-    let what = match xdpguard_rules::model::parse(frame) {
-        Some(f) => match f.addrs {
-            Some((src, dst)) => {
-                let proto = match f.proto {
-                    6 => "tcp".to_string(),
-                    17 => "udp".to_string(),
-                    1 => "icmp".to_string(),
-                    58 => "icmpv6".to_string(),
-                    p => format!("proto {p}"),
-                };
-                match (f.proto, f.l4) {
-                    (6 | 17, Some((sp, dp))) => {
-                        format!("{src} port {sp} -> {dst} port {dp} {proto}")
-                    }
-                    (1 | 58, Some((tc, _))) => {
-                        format!("{src} -> {dst} {proto} type {} code {}", tc >> 8, tc & 0xff)
-                    }
-                    _ => format!("{src} -> {dst} {proto}"),
-                }
-            }
-            None => {
-                let m = |m: [u8; 6]| {
-                    m.iter()
-                        .map(|b| format!("{b:02x}"))
-                        .collect::<Vec<_>>()
-                        .join(":")
-                };
-                format!("{} -> {} non-IP", m(f.eth_src), m(f.eth_dst))
-            }
-        },
-        None => "malformed frame".to_string(),
-    };
-    let rule = if s.rule_id == u32::MAX {
-        String::new()
-    } else {
-        format!(" rule {}", s.rule_id % RULES_PER_GENERATION + 1)
-    };
-    let verdict = if s.monitor != 0 { "would drop" } else { "drop" };
-    let reason = STAT_NAMES.get(s.reason as usize).copied().unwrap_or("?");
-    Some(format!(
-        "{:.6} {name} {verdict} ({reason}{rule}) {what} len {}",
-        s.ts_ns as f64 / 1e9,
-        s.len
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +272,76 @@ mod tests {
             cap_len: f.len() as u32,
             monitor: 0,
             data,
+        }
+    }
+
+    /// A sample of `frame` with `udp_sample`'s metadata.
+    fn sample_of(frame: &[u8]) -> Sample {
+        let mut s = udp_sample();
+        s.data = [0u8; SAMPLE_CAPTURE];
+        s.data[..frame.len()].copy_from_slice(frame);
+        s.cap_len = frame.len() as u32;
+        s
+    }
+
+    /// IPv4 192.0.2.3 -> 192.0.2.1 with protocol `proto` and `l4` after it.
+    fn ipv4(proto: u8, l4: &[u8]) -> Vec<u8> {
+        let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = (20 + l4.len()) as u16;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64]);
+        f.extend_from_slice(&[proto, 0, 0, 192, 0, 2, 3, 192, 0, 2, 1]);
+        f.extend_from_slice(l4);
+        f
+    }
+
+    /// Frames of each kind the views tell apart.
+    fn kinds() -> Vec<Sample> {
+        let mut monitor = udp_sample();
+        monitor.monitor = 1;
+        monitor.rule_id = u32::MAX;
+        monitor.reason = REASON_DEFAULT_DENY;
+        let lldp = [1, 0x80, 0xc2, 0, 0, 0xe, 2, 0, 0, 0, 0, 2, 0x88, 0xcc, 0, 0];
+        vec![
+            udp_sample(),
+            monitor,
+            sample_of(&ipv4(1, &[8, 0, 0, 0, 0, 1, 0, 1])),
+            sample_of(&ipv4(47, &[0, 0, 0x08, 0x00])),
+            sample_of(&ipv4(
+                6,
+                &[
+                    0x9c, 0x40, 0, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 2, 0, 0, 0, 0, 0, 0,
+                ],
+            )),
+            sample_of(&lldp),
+            sample_of(&[2, 0, 0, 0]),
+        ]
+    }
+
+    #[test]
+    fn text_and_json_views_of_each_kind_of_frame() {
+        // The texts `log` and `log --json` printed before the views shared
+        // one decode.
+        let text = [
+            "5.000000 if0 drop (rule_deny rule 2) 192.0.2.3 port 40000 -> 192.0.2.1 port 53 udp len 300",
+            "5.000000 if0 would drop (default_deny) 192.0.2.3 port 40000 -> 192.0.2.1 port 53 udp len 300",
+            "5.000000 if0 drop (rule_deny rule 2) 192.0.2.3 -> 192.0.2.1 icmp type 8 code 0 len 300",
+            "5.000000 if0 drop (rule_deny rule 2) 192.0.2.3 -> 192.0.2.1 proto 47 len 300",
+            "5.000000 if0 drop (rule_deny rule 2) 192.0.2.3 port 40000 -> 192.0.2.1 port 80 tcp len 300",
+            "5.000000 if0 drop (rule_deny rule 2) 02:00:00:00:00:02 -> 01:80:c2:00:00:0e non-IP len 300",
+            "5.000000 if0 drop (rule_deny rule 2) malformed frame len 300",
+        ];
+        let json = [
+            r#"{"cap_len":42,"dport":53,"dst":"192.0.2.1","eth_dst":"02:00:00:00:00:01","eth_src":"02:00:00:00:00:02","ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"proto":"udp","reason":"rule_deny","rule":2,"sport":40000,"src":"192.0.2.3","time":5.000000123,"verdict":"drop"}"#,
+            r#"{"cap_len":42,"dport":53,"dst":"192.0.2.1","eth_dst":"02:00:00:00:00:01","eth_src":"02:00:00:00:00:02","ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"proto":"udp","reason":"default_deny","rule":null,"sport":40000,"src":"192.0.2.3","time":5.000000123,"verdict":"would_drop"}"#,
+            r#"{"cap_len":42,"dst":"192.0.2.1","eth_dst":"02:00:00:00:00:01","eth_src":"02:00:00:00:00:02","icmp_code":0,"icmp_type":8,"ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"proto":"icmp","reason":"rule_deny","rule":2,"src":"192.0.2.3","time":5.000000123,"verdict":"drop"}"#,
+            r#"{"cap_len":38,"dst":"192.0.2.1","eth_dst":"02:00:00:00:00:01","eth_src":"02:00:00:00:00:02","ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"proto":47,"reason":"rule_deny","rule":2,"src":"192.0.2.3","time":5.000000123,"verdict":"drop"}"#,
+            r#"{"cap_len":54,"dport":80,"dst":"192.0.2.1","eth_dst":"02:00:00:00:00:01","eth_src":"02:00:00:00:00:02","ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"proto":"tcp","reason":"rule_deny","rule":2,"sport":40000,"src":"192.0.2.3","time":5.000000123,"verdict":"drop"}"#,
+            r#"{"cap_len":16,"eth_dst":"01:80:c2:00:00:0e","eth_src":"02:00:00:00:00:02","ifindex":0,"ifname":"if0","len":300,"monotonic":5.000000123,"reason":"rule_deny","rule":2,"time":5.000000123,"verdict":"drop"}"#,
+            r#"{"cap_len":4,"ifindex":0,"ifname":"if0","len":300,"malformed":true,"monotonic":5.000000123,"reason":"rule_deny","rule":2,"time":5.000000123,"verdict":"drop"}"#,
+        ];
+        for ((s, t), j) in kinds().iter().zip(text).zip(json) {
+            assert_eq!(describe_sample(s), t);
+            assert_eq!(to_json(s, 0).to_string(), j);
         }
     }
 

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use xdpguard_user::{samples, sys::Failure, Guard};
 use xdpguard_abi::{Config, MapId};
+use xdpguard_user::{samples, sys::Failure, Guard};
 
 /// Options of `log`.
 #[derive(clap::Args)]
@@ -109,10 +109,8 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let result = each_sample(&guard, a.count, a.timeout, |s| {
         let text = if a.json {
             samples::to_json(s, offset).to_string()
-        } else if let Some(line) = xdpguard_user::describe_sample(bytes_of(s)) {
-            line
         } else {
-            return Ok(());
+            samples::describe_sample(s)
         };
         let mut out = std::io::stdout().lock();
         writeln!(out, "{text}")
@@ -122,16 +120,5 @@ pub fn run(a: Args) -> Result<(), Failure> {
     match result {
         Err(xdpguard_user::sys::Failure::Done) => Ok(()),
         r => r.map(|_| ()),
-    }
-}
-
-fn bytes_of(s: &xdpguard_abi::Sample) -> &[u8] {
-    // SAFETY: `Sample` is plain repr(C) data without implicit padding;
-    // the slice covers exactly the value and lives as long as it.
-    unsafe {
-        std::slice::from_raw_parts(
-            s as *const xdpguard_abi::Sample as *const u8,
-            std::mem::size_of::<xdpguard_abi::Sample>(),
-        )
     }
 }
