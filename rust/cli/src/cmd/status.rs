@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde_json::{json, Map as JMap, Value};
+use xdpguard_abi::*;
 use xdpguard_user::{
     ctl,
     pins::{self, PIN_DIR},
@@ -13,7 +14,6 @@ use xdpguard_user::{
     sys::Failure,
     sysfs, Guard,
 };
-use xdpguard_abi::*;
 
 /// Options of `status`.
 #[derive(clap::Args)]
@@ -118,26 +118,16 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         .lookup(&g)
         .map_err(err("xdpg_config"))?
         .unwrap_or_default();
-    let per_gen =
-        |m: MapId, keep: &dyn Fn(&[u8]) -> bool, ks: usize| -> Result<(usize, bool), Failure> {
-            let (keys, capped) =
-                keys_bytes(guard.map(m), ks, COUNT_CAP).map_err(err(m.name()))?;
-            Ok((keys.iter().filter(|k| keep(k)).count(), capped))
-        };
     let gb = g as u8;
-    let (v4, v4c) = per_gen(MapId::V4, &|k| k[4] == gb, MAPS[MAP_V4].key_size as usize)?;
-    let (v6, v6c) = per_gen(MapId::V6, &|k| k[4] == gb, MAPS[MAP_V6].key_size as usize)?;
-    let (macs, _) = per_gen(MapId::Mac, &|k| k[0] == gb, MAPS[MAP_MAC].key_size as usize)?;
-    let (ifpol, _) = per_gen(
-        MapId::Ifaces,
-        &|k| u32::from_ne_bytes([k[0], k[1], k[2], k[3]]) >> 31 == g,
-        4,
-    )?;
+    let (v4, v4c) = per_gen(guard, MapId::V4, |k: &Lpm4Key| k.generation() == gb)?;
+    let (v6, v6c) = per_gen(guard, MapId::V6, |k: &Lpm6Key| k.generation() == gb)?;
+    let (macs, _) = per_gen(guard, MapId::Mac, |k: &MacKey| k.generation == gb)?;
+    let (ifpol, _) = per_gen(guard, MapId::Ifaces, |k: &u32| iface_key_parts(*k).1 == g)?;
     let mut limiters = 0;
     for i in 1..MAX_LIMITS {
         let l: Option<LimitConfig> = guard
             .map(MapId::Limits)
-            .lookup(&(g * MAX_LIMITS + i))
+            .lookup(&limit_index(g, i))
             .map_err(err("xdpg_limits"))?;
         if l.is_some_and(|l| l.pps != 0 || l.bps != 0) {
             limiters += 1;
@@ -214,19 +204,13 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
     ))
 }
 
-/// Keys of `map` as byte strings of `key_size`, at most `cap`.
-fn keys_bytes(
-    map: &xdpguard_user::Map,
-    key_size: usize,
-    cap: usize,
-) -> std::io::Result<(Vec<Vec<u8>>, bool)> {
+/// How many keys `map` (keys of `key_size` bytes) has, counting at most
+/// `COUNT_CAP`; the flag says whether it has more.
+fn count_keys(map: &xdpguard_user::Map, key_size: usize) -> std::io::Result<(usize, bool)> {
     macro_rules! by_size {
         ($($n:literal)*) => {
             match key_size {
-                $($n => {
-                    let (k, c) = map.keys_upto::<[u8; $n]>(cap)?;
-                    Ok((k.into_iter().map(|k| k.to_vec()).collect(), c))
-                })*
+                $($n => map.keys_upto::<[u8; $n]>(COUNT_CAP).map(|(k, c)| (k.len(), c)),)*
                 _ => Err(std::io::Error::from_raw_os_error(libc::EINVAL)),
             }
         };
@@ -234,8 +218,18 @@ fn keys_bytes(
     by_size!(4 8 12 20 24)
 }
 
-fn count_keys(map: &xdpguard_user::Map, key_size: usize) -> std::io::Result<(usize, bool)> {
-    keys_bytes(map, key_size, COUNT_CAP).map(|(k, c)| (k.len(), c))
+/// How many keys of map `m` belong to the generation `mine` selects,
+/// counting at most `COUNT_CAP` keys; the flag says whether it has more.
+fn per_gen<K: Pod + Default>(
+    guard: &Guard,
+    m: MapId,
+    mine: impl Fn(&K) -> bool,
+) -> Result<(usize, bool), Failure> {
+    let (keys, capped) = guard
+        .map(m)
+        .keys_upto::<K>(COUNT_CAP)
+        .map_err(|e| Failure::from(format!("{}: {e}", m.name())))?;
+    Ok((keys.iter().filter(|k| mine(k)).count(), capped))
 }
 
 fn print_text(v: &Value) {
@@ -389,7 +383,7 @@ fn print_text(v: &Value) {
 
 /// Runs `status`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    if !Path::new(xdpguard_user::SYSFS).join("prog_id").exists() {
+    if !sysfs::published() {
         // Not loaded: still say what is pinned (stale pins outlive rmmod).
         let v = json!({"module": module_json(false), "pins": pins_json(None)});
         if a.json {
