@@ -401,6 +401,22 @@ pub struct MapSpec {
     pub flags: u32,
 }
 
+impl MapSpec {
+    /// The `BPF_MAP_CREATE` attr that creates this map (the module and
+    /// the CLI's tests create maps from the same description).
+    pub fn create_attr(&self) -> crate::uapi::MapCreateAttr {
+        crate::uapi::MapCreateAttr {
+            map_type: self.map_type,
+            key_size: self.key_size,
+            value_size: self.value_size,
+            max_entries: self.max_entries,
+            map_flags: self.flags,
+            map_name: crate::uapi::obj_name(self.name),
+            ..Default::default()
+        }
+    }
+}
+
 /// Most IPv4 prefixes (both directions, both generations): a million in
 /// the active generation and a million being written beside it.
 pub const V4_MAX: u32 = 1 << 21;

@@ -148,3 +148,21 @@ fn sysfs_lines_round_trip() {
     assert_eq!(s.lines().next(), Some("ifaces eth0,veth*"));
     assert_eq!(parse_status("ifaces "), Some(StatusLine::Ifaces("")));
 }
+
+#[test]
+fn map_create_attr_from_spec() {
+    let spec = MapId::V4.spec();
+    let a = spec.create_attr();
+    assert_eq!(
+        (a.map_type, a.key_size, a.value_size, a.max_entries, a.map_flags),
+        (
+            BPF_MAP_TYPE_LPM_TRIE,
+            core::mem::size_of::<Lpm4Key>() as u32,
+            core::mem::size_of::<AddrEntry>() as u32,
+            V4_MAX,
+            BPF_F_NO_PREALLOC
+        )
+    );
+    assert_eq!(&a.map_name[..8], b"xdpg_v4\0");
+    assert_eq!((a.inner_map_fd, a.numa_node), (0, 0));
+}
