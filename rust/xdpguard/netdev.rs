@@ -8,8 +8,7 @@
 //! worker, since detaching takes rtnl, which the notifier holds.
 
 use crate::{
-    attach::Shared,
-    attach::{queue_locked, Op, Origin, Request, Target},
+    attach::{queue_locked, Op, Origin, Request, Shared, Target},
     ffi::netdev::{self as kdev, NetdevEntry, NetdevEvent, NetdevHandler},
     params::{self, IfName},
 };

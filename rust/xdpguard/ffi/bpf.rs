@@ -12,8 +12,8 @@
 use super::Fd;
 use crate::abi::{MapSpec, Pod};
 use crate::uapi::{
-    obj_name, BpfAttr, LinkCreateAttr, MapCreateAttr, MapElemAttr, ProgLoadAttr, BPF_LINK_CREATE,
-    BPF_MAP_CREATE, BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, BPF_XDP,
+    obj_name, BpfAttr, LinkCreateAttr, MapElemAttr, ProgLoadAttr, BPF_LINK_CREATE, BPF_MAP_CREATE,
+    BPF_MAP_UPDATE_ELEM, BPF_PROG_LOAD, BPF_PROG_TYPE_XDP, BPF_XDP,
 };
 use core::{
     marker::PhantomData,
@@ -74,16 +74,7 @@ fn sys_bpf_fd<T: BpfAttr>(cmd: u32, attr: &mut T) -> Result<Fd> {
 
 /// Creates a BPF map described by `spec`.
 pub(crate) fn map_create(spec: &MapSpec) -> Result<Fd> {
-    let mut attr = MapCreateAttr {
-        map_type: spec.map_type,
-        key_size: spec.key_size,
-        value_size: spec.value_size,
-        max_entries: spec.max_entries,
-        map_flags: spec.flags,
-        map_name: obj_name(spec.name),
-        ..Default::default()
-    };
-    sys_bpf_fd(BPF_MAP_CREATE, &mut attr)
+    sys_bpf_fd(BPF_MAP_CREATE, &mut spec.create_attr())
 }
 
 /// Writes `value` at `key` in the map behind `map`, whose layout `spec`
