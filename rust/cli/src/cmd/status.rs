@@ -346,26 +346,25 @@ fn print_text(v: &Value) {
         }
     }
     if let Some(maps) = v.get("maps").and_then(Value::as_array) {
-        println!(
-            "maps:       {:<16} {:>6} {:<13} {:>9} {:>9}",
-            "name", "id", "type", "entries", "max"
-        );
+        let row = |head: &str, [name, id, kind, entries, max]: [&str; 5]| {
+            println!("{head:<11} {name:<16} {id:>6} {kind:<13} {entries:>9} {max:>9}")
+        };
+        row("maps:", ["name", "id", "type", "entries", "max"]);
         for e in maps {
-            println!(
-                "            {:<16} {:>6} {:<13} {:>9} {:>9}",
-                s(&e["name"]),
-                s(&e["id"]),
-                s(&e["type"]),
-                format!(
-                    "{}{}",
-                    if e["entries_capped"] == true {
-                        "≥"
-                    } else {
-                        ""
-                    },
-                    s(&e["entries"])
-                ),
-                s(&e["max_entries"])
+            let capped = if e["entries_capped"] == true {
+                "≥"
+            } else {
+                ""
+            };
+            row(
+                "",
+                [
+                    &s(&e["name"]),
+                    &s(&e["id"]),
+                    &s(&e["type"]),
+                    &format!("{capped}{}", s(&e["entries"])),
+                    &s(&e["max_entries"]),
+                ],
             );
         }
     }
