@@ -12,19 +12,14 @@ pub struct Args {
     /// The pcap file to write (`-`: standard output).
     #[arg(short = 'w', long = "write", value_name = "FILE")]
     pub file: String,
-    /// Stop after this many samples.
-    #[arg(long)]
-    pub count: Option<usize>,
-    /// Stop after this many seconds.
-    #[arg(long)]
-    pub timeout: Option<f64>,
+    /// When to stop.
+    #[command(flatten)]
+    pub bounds: super::log::Bounds,
 }
 
 /// Runs `capture`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    super::log::check_timeout(a.timeout)?;
-    let guard = xdpguard_user::sys::open_guard()?;
-    super::log::warn_if_not_sampling(&guard);
+    let guard = super::log::open_sampling(&a.bounds)?;
     let out: Box<dyn Write> = if a.file == "-" {
         Box::new(std::io::stdout().lock())
     } else {
@@ -37,7 +32,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
     let offset = samples::monotonic_offset_ns();
     let file = a.file.clone();
     let mut n = 0;
-    let r = super::log::each_sample(&guard, a.count, a.timeout, |s| {
+    let r = super::log::each_sample(&guard, &a.bounds, |s| {
         // A file is written unbuffered, a record at a time: an
         // interrupted capture leaves a readable file.
         samples::write_pcap(&mut w, s, offset)

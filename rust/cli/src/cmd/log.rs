@@ -8,22 +8,30 @@ use std::time::{Duration, Instant};
 use xdpguard_abi::{Config, MapId};
 use xdpguard_user::{samples, sys::Failure, Guard};
 
-/// Options of `log`.
-#[derive(clap::Args)]
-pub struct Args {
+/// When a reader of samples (`log`, `capture`) stops.
+#[derive(clap::Args, Clone, Copy)]
+pub struct Bounds {
     /// Stop after this many samples.
     #[arg(long)]
     pub count: Option<usize>,
     /// Stop after this many seconds.
     #[arg(long)]
     pub timeout: Option<f64>,
+}
+
+/// Options of `log`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// When to stop.
+    #[command(flatten)]
+    pub bounds: Bounds,
     /// One JSON object per sample and line.
     #[arg(long)]
     pub json: bool,
 }
 
 /// Warns on stderr when the active rule set samples nothing.
-pub fn warn_if_not_sampling(guard: &Guard) {
+fn warn_if_not_sampling(guard: &Guard) {
     let cfg: Option<Config> = guard
         .active()
         .ok()
@@ -38,7 +46,7 @@ pub fn warn_if_not_sampling(guard: &Guard) {
 
 /// Checks `--timeout` (exit 2): seconds, 0 or more. Done before the module
 /// is looked for, like every check of the input.
-pub fn check_timeout(timeout: Option<f64>) -> Result<(), Failure> {
+fn check_timeout(timeout: Option<f64>) -> Result<(), Failure> {
     match timeout {
         Some(t) if !t.is_finite() || t < 0.0 => Err(Failure::usage(format!(
             "--timeout {t}: give a number of seconds, 0 or more"
@@ -47,20 +55,29 @@ pub fn check_timeout(timeout: Option<f64>) -> Result<(), Failure> {
     }
 }
 
+/// Checks `bounds`, opens the module and warns if the active rule set
+/// samples nothing: how every reader of samples starts.
+pub fn open_sampling(bounds: &Bounds) -> Result<Guard, Failure> {
+    check_timeout(bounds.timeout)?;
+    let guard = xdpguard_user::sys::open_guard()?;
+    warn_if_not_sampling(&guard);
+    Ok(guard)
+}
+
 /// How often a reader checks that the module it opened is still loaded:
 /// the ring buffer it holds outlives `rmmod` and then stays empty.
 pub const MODULE_CHECK: Duration = Duration::from_millis(400);
 
 /// Polls the sample ring buffer, calling `f` with each sample, until
-/// `count` samples or `timeout` seconds. Ends with exit 3 when the module
+/// `bounds` (`--count` samples or `--timeout` seconds). Ends with exit 3 when the module
 /// is unloaded or reloaded (checked every [`MODULE_CHECK`]), after the
 /// samples already in the ring buffer.
 pub fn each_sample(
     guard: &Guard,
-    count: Option<usize>,
-    timeout: Option<f64>,
+    bounds: &Bounds,
     mut f: impl FnMut(&xdpguard_abi::Sample) -> Result<(), Failure>,
 ) -> Result<usize, Failure> {
+    let Bounds { count, timeout } = *bounds;
     let _reader = xdpguard_user::ctl::samples_lock()?;
     let mut ring = guard.samples()?;
     let start = Instant::now();
@@ -99,14 +116,12 @@ pub fn each_sample(
 
 /// Runs `log`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    check_timeout(a.timeout)?;
-    let guard = xdpguard_user::sys::open_guard()?;
-    warn_if_not_sampling(&guard);
+    let guard = open_sampling(&a.bounds)?;
     let offset = samples::monotonic_offset_ns();
     // A reader that went away (`xdpguard log | head`) ends the run quietly:
     // this failure with exit code 0 stops the loop and is not reported.
     let gone = || Failure::new(xdpguard_user::sys::EXIT_OK, "");
-    let result = each_sample(&guard, a.count, a.timeout, |s| {
+    let result = each_sample(&guard, &a.bounds, |s| {
         let text = if a.json {
             samples::to_json(s, offset).to_string()
         } else {
