@@ -10,10 +10,9 @@ use std::{
 };
 
 use xdpguard_abi::uapi::{
-    obj_name, BatchAttr, IdAttr, MapCreateAttr, MapElemAttr, ObjAttr, BPF_MAP_CREATE,
-    BPF_MAP_DELETE_BATCH, BPF_MAP_DELETE_ELEM, BPF_MAP_GET_FD_BY_ID, BPF_MAP_GET_NEXT_KEY,
-    BPF_MAP_LOOKUP_BATCH, BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_BATCH, BPF_MAP_UPDATE_ELEM,
-    BPF_OBJ_PIN,
+    BatchAttr, IdAttr, MapElemAttr, ObjAttr, BPF_MAP_CREATE, BPF_MAP_DELETE_BATCH,
+    BPF_MAP_DELETE_ELEM, BPF_MAP_GET_FD_BY_ID, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_BATCH,
+    BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_BATCH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_PIN,
 };
 
 use super::{
@@ -60,15 +59,7 @@ impl Map {
     /// Creates a map as `spec` describes (the module creates the real
     /// ones; tests without the module make their own).
     pub fn create(spec: &xdpguard_abi::MapSpec) -> io::Result<Map> {
-        let mut a = MapCreateAttr {
-            map_type: spec.map_type,
-            key_size: spec.key_size,
-            value_size: spec.value_size,
-            max_entries: spec.max_entries,
-            map_flags: spec.flags,
-            map_name: obj_name(spec.name),
-            ..Default::default()
-        };
+        let mut a = spec.create_attr();
         let fd = owned(sys_bpf(BPF_MAP_CREATE, &mut a)?);
         let id = map_info_of(&fd)?.id;
         Ok(Map { fd, id })
