@@ -64,11 +64,11 @@ impl Guard {
                 Map::from_id(id).map_err(io_err(&format!("map {name} (id {id})")))?,
             );
         }
-        for spec in MAPS.iter() {
-            if !maps.contains_key(spec.name) {
+        for id in MapId::ALL {
+            if !maps.contains_key(id.name()) {
                 return Err(Failure::failed(format!(
                     "the loaded module has no map {}: it is an older or newer version than this CLI",
-                    spec.name
+                    id.name()
                 )));
             }
         }

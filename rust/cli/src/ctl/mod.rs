@@ -27,6 +27,14 @@
 //! records (by a digest recorded in `genN.sums.json`, then entry by
 //! entry), and `list` and `status` check the active one.
 
+//!
+//! # Where it lives
+//!
+//! `state.rs`: the records, tags and locks, and the active rule set read
+//! back from them. `commit.rs`: the commit. `capacity.rs`: whether a rule
+//! set fits. `held.rs`: what the maps hold, and its digest. `drift.rs`:
+//! the entries that differ, in words. `verify.rs`: `verify` and the check
+//! of `list` and `status`. `watch.rs`: noticing that the module went away.
 
 mod capacity;
 mod commit;
