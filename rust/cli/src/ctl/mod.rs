@@ -26,7 +26,6 @@
 //! idle back to its record. [`verify`] compares both generations with the
 //! records (by a digest recorded in `genN.sums.json`, then entry by
 //! entry), and `list` and `status` check the active one.
-
 //!
 //! # Where it lives
 //!
