@@ -138,24 +138,18 @@ struct IcmpHdr {
     code: u8,
 }
 
-// SAFETY: each is repr(C) of `u8` and `[u8; N]` fields only.
-unsafe impl Header for EthHdr {}
-// SAFETY: as above.
-unsafe impl Header for VlanHdr {}
-// SAFETY: as above.
-unsafe impl Header for Ipv4Hdr {}
-// SAFETY: as above.
-unsafe impl Header for Ipv6Hdr {}
-// SAFETY: as above.
-unsafe impl Header for ExtHdr {}
-// SAFETY: as above.
-unsafe impl Header for FragHdr {}
-// SAFETY: as above.
-unsafe impl Header for PortsHdr {}
-// SAFETY: as above.
-unsafe impl Header for TcpFlags {}
-// SAFETY: as above.
-unsafe impl Header for IcmpHdr {}
+/// Declares the header views [`Header`]s.
+macro_rules! headers {
+    ($($t:ty),*) => {
+        $(
+            // SAFETY: each is repr(C) of `u8` and `[u8; N]` fields only
+            // (alignment 1, checked below; any bit pattern is valid).
+            unsafe impl Header for $t {}
+            const _: () = assert!(core::mem::align_of::<$t>() == 1);
+        )*
+    };
+}
+headers!(EthHdr, VlanHdr, Ipv4Hdr, Ipv6Hdr, ExtHdr, FragHdr, PortsHdr, TcpFlags, IcmpHdr);
 
 const _: () = {
     assert!(core::mem::size_of::<EthHdr>() == 14);
