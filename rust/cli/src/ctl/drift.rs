@@ -361,37 +361,27 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
             found: Some(held.active_raw.to_string()),
         });
     }
+    /// Entries of no generation: none was written by xdpguard.
+    fn extra<K: Pod, V>(
+        out: &mut Vec<Drift>,
+        map: MapId,
+        entries: &[(K, V)],
+        key: impl Fn(&K) -> String,
+        text: impl Fn(&V) -> String,
+    ) {
+        out.extend(entries.iter().map(|(k, v)| Drift {
+            generation: None,
+            map,
+            key: key(k),
+            key_hex: hex(bytes_of(k)),
+            expected: None,
+            found: Some(text(v)),
+        }));
+    }
     let f = &held.foreign;
-    for (k, v) in &f.v4 {
-        out.push(Drift {
-            generation: None,
-            map: MapId::V4,
-            key: v4_key_text(k),
-            key_hex: hex(bytes_of(k)),
-            expected: None,
-            found: Some(addr_entry_text(v)),
-        });
-    }
-    for (k, v) in &f.v6 {
-        out.push(Drift {
-            generation: None,
-            map: MapId::V6,
-            key: v6_key_text(k),
-            key_hex: hex(bytes_of(k)),
-            expected: None,
-            found: Some(addr_entry_text(v)),
-        });
-    }
-    for (k, v) in &f.mac {
-        out.push(Drift {
-            generation: None,
-            map: MapId::Mac,
-            key: mac_key_text(k),
-            key_hex: hex(bytes_of(k)),
-            expected: None,
-            found: Some(format!("{v:#x}")),
-        });
-    }
+    extra(&mut out, MapId::V4, &f.v4, v4_key_text, addr_entry_text);
+    extra(&mut out, MapId::V6, &f.v6, v6_key_text, addr_entry_text);
+    extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| format!("{v:#x}"));
     out
 }
 
