@@ -7,8 +7,8 @@ mod cmd;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use xdpguard_user::sys::Failure;
 use xdpguard_abi::{MapId, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
+use xdpguard_user::sys::Failure;
 
 mod generate;
 

@@ -107,7 +107,10 @@ impl Failure {
     pub fn msg(&self) -> &str {
         match self {
             Failure::Done => "",
-            Failure::Failed(m) | Failure::Usage(m) | Failure::NotLoaded(m) | Failure::Privilege(m) => m,
+            Failure::Failed(m)
+            | Failure::Usage(m)
+            | Failure::NotLoaded(m)
+            | Failure::Privilege(m) => m,
         }
     }
 

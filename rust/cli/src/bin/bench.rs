@@ -16,8 +16,8 @@ use std::{
 
 use clap::Parser;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use xdpguard_user::{ctl, Guard, Prog};
 use xdpguard_rules::{Action, Rule, RuleSet};
+use xdpguard_user::{ctl, Guard, Prog};
 
 #[derive(Parser)]
 struct Args {

@@ -11,9 +11,9 @@ use std::{collections::BTreeMap, net::IpAddr, process::ExitCode};
 use clap::Parser;
 use ipnet::IpNet;
 use rand::{rngs::SmallRng, seq::SliceRandom, Rng, SeedableRng};
-use xdpguard_user::{ctl, Guard};
 use xdpguard_abi::*;
 use xdpguard_rules::{model, Action, Fragments, Limit, Rule, RuleSet};
+use xdpguard_user::{ctl, Guard};
 
 #[derive(Parser)]
 struct Args {

@@ -143,7 +143,12 @@ mod input_before_module {
         ];
         for (args, want) in &cases {
             let f = fails(args);
-            assert_eq!(f.code(), xdpguard_user::sys::EXIT_USAGE, "{args:?}: {}", f.msg());
+            assert_eq!(
+                f.code(),
+                xdpguard_user::sys::EXIT_USAGE,
+                "{args:?}: {}",
+                f.msg()
+            );
             assert!(
                 f.msg().contains(want.as_str()),
                 "{args:?}: {:?} lacks {want:?}",

@@ -129,7 +129,6 @@ pub fn commit(
     })
 }
 
-
 pub(super) fn map_err(map: MapId) -> impl Fn(io::Error) -> Failure {
     move |e| match e.raw_os_error() {
         Some(libc::ENOSPC) | Some(libc::E2BIG) => Failure::failed(format!(
@@ -172,7 +171,6 @@ pub(super) fn array_plan<V: PartialEq>(have: &[V], want: &[V]) -> Vec<usize> {
         .filter(|&i| have.get(i) != Some(&want[i]))
         .collect()
 }
-
 
 /// Deletes the keys that belong to no generation; how many.
 pub(super) fn delete_foreign(guard: &Guard, f: &Foreign) -> Result<usize, Failure> {
@@ -222,10 +220,34 @@ pub(super) fn write_generation(
             .map_err(map_err(map))?;
         Ok(keys.len())
     }
-    n += array(guard, MapId::Rules, rule_index(g, 0), &img.rules, &have.rules)?;
-    n += array(guard, MapId::Proto, proto_index(g, 0), &img.proto, &have.proto)?;
-    n += array(guard, MapId::Ports, port_index(g, 0, 0), &img.ports, &have.ports)?;
-    n += array(guard, MapId::Limits, limit_index(g, 0), &img.limits, &have.limits)?;
+    n += array(
+        guard,
+        MapId::Rules,
+        rule_index(g, 0),
+        &img.rules,
+        &have.rules,
+    )?;
+    n += array(
+        guard,
+        MapId::Proto,
+        proto_index(g, 0),
+        &img.proto,
+        &have.proto,
+    )?;
+    n += array(
+        guard,
+        MapId::Ports,
+        port_index(g, 0, 0),
+        &img.ports,
+        &have.ports,
+    )?;
+    n += array(
+        guard,
+        MapId::Limits,
+        limit_index(g, 0),
+        &img.limits,
+        &have.limits,
+    )?;
 
     fn replace<K: Pod, V: Pod>(
         guard: &Guard,
@@ -237,10 +259,7 @@ pub(super) fn write_generation(
     ) -> Result<usize, Failure> {
         let (old, new) = plan(have, entries);
         if !old.is_empty() {
-            progress.phase(
-                &format!("removing from {}", map.name()),
-                old.len() as u64,
-            );
+            progress.phase(&format!("removing from {}", map.name()), old.len() as u64);
             for chunk in old.chunks(1 << 14) {
                 if check {
                     alive(guard)?;
@@ -269,7 +288,14 @@ pub(super) fn write_generation(
     }
     n += replace(guard, MapId::V4, &have.v4, &img.v4, progress, commit_path)?;
     n += replace(guard, MapId::V6, &have.v6, &img.v6, progress, commit_path)?;
-    n += replace(guard, MapId::Mac, &have.macs, &img.macs, progress, commit_path)?;
+    n += replace(
+        guard,
+        MapId::Mac,
+        &have.macs,
+        &img.macs,
+        progress,
+        commit_path,
+    )?;
     n += replace(
         guard,
         MapId::Ifaces,

@@ -87,9 +87,12 @@ fn dir_word(d: u8) -> String {
 /// xdpguard writes, the raw prefix length and bytes for others.
 pub(super) fn v4_key_text(k: &Lpm4Key) -> String {
     match k.addr_bits() {
-        Some(bits) if k.is_valid() => {
-            trie_words(k.generation(), k.dir(), std::net::Ipv4Addr::from(k.addr()).into(), bits)
-        }
+        Some(bits) if k.is_valid() => trie_words(
+            k.generation(),
+            k.dir(),
+            std::net::Ipv4Addr::from(k.addr()).into(),
+            bits,
+        ),
         _ => format!("prefixlen {} data {}", k.prefixlen, hex(&k.data)),
     }
 }
@@ -97,9 +100,12 @@ pub(super) fn v4_key_text(k: &Lpm4Key) -> String {
 /// [`v4_key_text`] for IPv6.
 pub(super) fn v6_key_text(k: &Lpm6Key) -> String {
     match k.addr_bits() {
-        Some(bits) if k.is_valid() => {
-            trie_words(k.generation(), k.dir(), std::net::Ipv6Addr::from(k.addr()).into(), bits)
-        }
+        Some(bits) if k.is_valid() => trie_words(
+            k.generation(),
+            k.dir(),
+            std::net::Ipv6Addr::from(k.addr()).into(),
+            bits,
+        ),
         _ => format!("prefixlen {} data {}", k.prefixlen, hex(&k.data)),
     }
 }
@@ -381,7 +387,9 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
     let f = &held.foreign;
     extra(&mut out, MapId::V4, &f.v4, v4_key_text, addr_entry_text);
     extra(&mut out, MapId::V6, &f.v6, v6_key_text, addr_entry_text);
-    extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| format!("{v:#x}"));
+    extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| {
+        format!("{v:#x}")
+    });
     out
 }
 
@@ -415,7 +423,10 @@ mod tests {
         assert_eq!(d[0].map, MapId::Ports);
         assert_eq!(
             d[0].key,
-            format!("{} (generation 1, tcp dport 22)", port_index(1, PORTS_TCP_DST, 22))
+            format!(
+                "{} (generation 1, tcp dport 22)",
+                port_index(1, PORTS_TCP_DST, 22)
+            )
         );
         assert_eq!(
             (d[0].expected.as_deref(), d[0].found.as_deref()),

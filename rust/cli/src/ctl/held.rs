@@ -121,43 +121,38 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
             .lookup_range(limit_index(g, 0), MAX_LIMITS)
             .map_err(map_err(MapId::Limits))?;
     }
+    /// A keyed map's entries, by generation (`owner`) and of none.
+    #[allow(clippy::type_complexity)]
+    fn split<K: Pod + Default, V: Pod + Default>(
+        guard: &Guard,
+        map: MapId,
+        owner: impl Fn(&K) -> Option<u32>,
+    ) -> Result<([Vec<(K, V)>; 2], Vec<(K, V)>), Failure> {
+        let (mut gens, mut none) = ([Vec::new(), Vec::new()], Vec::new());
+        for (k, v) in guard.map(map).entries::<K, V>().map_err(map_err(map))? {
+            match owner(&k) {
+                Some(g) => gens[g as usize].push((k, v)),
+                None => none.push((k, v)),
+            }
+        }
+        Ok((gens, none))
+    }
     let mut foreign = Foreign::default();
-    for (k, v) in guard
-        .map(MapId::V4)
-        .entries::<Lpm4Key, AddrEntry>()
-        .map_err(map_err(MapId::V4))?
+    let trie = |prefixlen: u32, generation: u8| trie_owner(prefixlen, generation);
+    let ([v4_0, v4_1], v4) = split(guard, MapId::V4, |k: &Lpm4Key| {
+        trie(k.prefixlen, k.generation())
+    })?;
+    let ([v6_0, v6_1], v6) = split(guard, MapId::V6, |k: &Lpm6Key| {
+        trie(k.prefixlen, k.generation())
+    })?;
+    let ([mac_0, mac_1], mac) = split(guard, MapId::Mac, mac_owner)?;
+    let ([if_0, if_1], _) = split(guard, MapId::Ifaces, |&k: &u32| Some(iface_key_parts(k).1))?;
+    (foreign.v4, foreign.v6, foreign.mac) = (v4, v6, mac);
+    for (img, (v4, v6, macs, ifaces)) in gens
+        .iter_mut()
+        .zip([(v4_0, v6_0, mac_0, if_0), (v4_1, v6_1, mac_1, if_1)])
     {
-        match trie_owner(k.prefixlen, k.generation()) {
-            Some(g) => gens[g as usize].v4.push((k, v)),
-            None => foreign.v4.push((k, v)),
-        }
-    }
-    for (k, v) in guard
-        .map(MapId::V6)
-        .entries::<Lpm6Key, AddrEntry>()
-        .map_err(map_err(MapId::V6))?
-    {
-        match trie_owner(k.prefixlen, k.generation()) {
-            Some(g) => gens[g as usize].v6.push((k, v)),
-            None => foreign.v6.push((k, v)),
-        }
-    }
-    for (k, v) in guard
-        .map(MapId::Mac)
-        .entries::<MacKey, u64>()
-        .map_err(map_err(MapId::Mac))?
-    {
-        match mac_owner(&k) {
-            Some(g) => gens[g as usize].macs.push((k, v)),
-            None => foreign.mac.push((k, v)),
-        }
-    }
-    for (k, v) in guard
-        .map(MapId::Ifaces)
-        .entries::<u32, u32>()
-        .map_err(map_err(MapId::Ifaces))?
-    {
-        gens[iface_key_parts(k).1 as usize].ifaces.push((k, v));
+        (img.v4, img.v6, img.macs, img.ifaces) = (v4, v6, macs, ifaces);
     }
     Ok(Held {
         active_raw,

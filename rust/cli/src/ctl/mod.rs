@@ -66,7 +66,6 @@ pub fn open() -> Result<Guard, Failure> {
 mod test_sets {
     use xdpguard_rules::{Image, RuleSet};
 
-
     pub fn rs(text: &str) -> RuleSet {
         RuleSet::from_toml(text).expect("parses")
     }

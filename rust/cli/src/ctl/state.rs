@@ -151,7 +151,12 @@ pub fn active(guard: &Guard) -> Result<Active, Failure> {
 
 /// The rule set recorded in `path` for generation `g`, if the record
 /// carries `tag` and this module's `xdpg_config` id.
-pub(super) fn read_record(guard: &Guard, path: &std::path::Path, g: u32, tag: u32) -> Result<Record, String> {
+pub(super) fn read_record(
+    guard: &Guard,
+    path: &std::path::Path,
+    g: u32,
+    tag: u32,
+) -> Result<Record, String> {
     let file = fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let rec: Record = serde_json::from_reader(BufReader::new(file))
         .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -216,7 +221,11 @@ pub(super) fn read_sums(guard: &Guard, g: u32, tag: u32) -> Result<Sums, String>
     Ok(s)
 }
 
-pub(super) fn save_sums(guard: &Guard, img: &Image, ifindexes: &[(String, u32)]) -> Result<(), Failure> {
+pub(super) fn save_sums(
+    guard: &Guard,
+    img: &Image,
+    ifindexes: &[(String, u32)],
+) -> Result<(), Failure> {
     let s = Sums {
         format: RECORD_FORMAT,
         compiler: COMPILER.to_string(),

@@ -237,15 +237,14 @@ pub fn entries_differ(n: usize, tail: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::ctl::test_sets::*;
-    use std::{fs, time::Instant};
-    use xdpguard_rules::{Action, Rule};
     use super::super::capacity::{check_capacity, counts};
     use super::super::commit::{delete_foreign, restore_idle, write_generation};
     use super::super::state::save_record;
     use super::super::Quiet;
-
+    use super::*;
+    use crate::ctl::test_sets::*;
+    use std::{fs, time::Instant};
+    use xdpguard_rules::{Action, Rule};
 
     /// With bpf(2) (root), against maps made as the module makes them:
     /// both generations written, then changed behind xdpguard's back

@@ -142,4 +142,3 @@ pub fn report_drift(check: &ctl::Verification) -> Result<(), Failure> {
     }
     Err(f)
 }
-

@@ -479,4 +479,3 @@ mod tests {
         assert_eq!(r.src.len(), 2);
     }
 }
-
