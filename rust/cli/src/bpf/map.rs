@@ -19,6 +19,11 @@ use super::{
     map_info_of, obj_get, owned, path_c, possible_cpus, ptr, sys_bpf, MapInfo, Pod, ENOTSUPP,
 };
 
+/// Entries per `BPF_MAP_*_BATCH` call.
+const BATCH: usize = 1 << 16;
+/// [`BATCH`] as the kernel's count type.
+const BATCH_U32: u32 = BATCH as u32;
+
 /// Whether `e` says the map type has no batch update or delete.
 fn no_batch(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(ENOTSUPP) | Some(libc::EOPNOTSUPP))
@@ -65,6 +70,11 @@ impl Map {
         Ok(Map { fd, id })
     }
 
+    /// The map's fd as bpf(2) attrs take it.
+    fn raw_fd(&self) -> u32 {
+        self.fd.as_raw_fd() as u32
+    }
+
     /// Opens map `id` (needs CAP_SYS_ADMIN).
     pub fn from_id(id: u32) -> io::Result<Map> {
         let mut a = IdAttr {
@@ -81,7 +91,7 @@ impl Map {
     pub fn lookup<K: Pod, V: Pod + Default>(&self, key: &K) -> io::Result<Option<V>> {
         let mut v = V::default();
         let mut a = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             key: ptr(key),
             value: &mut v as *mut V as u64,
             ..Default::default()
@@ -99,7 +109,7 @@ impl Map {
         let stride = percpu_stride::<V>();
         let mut buf = vec![0u8; stride * n];
         let mut a = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             key: ptr(key),
             value: buf.as_mut_ptr() as u64,
             ..Default::default()
@@ -132,7 +142,7 @@ impl Map {
             keys: keys.as_mut_ptr() as u64,
             values: values as u64,
             count: n,
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             ..Default::default()
         };
         match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a) {
@@ -182,15 +192,14 @@ impl Map {
     /// `BPF_MAP_LOOKUP_BATCH` calls of at most 64k entries; falls back to
     /// one lookup per index where the kernel has no batch lookup.
     pub fn lookup_range<V: Pod + Default>(&self, first: u32, n: u32) -> io::Result<Vec<V>> {
-        const CHUNK: u32 = 1 << 16;
         let mut out: Vec<V> = Vec::with_capacity(n as usize);
-        let mut keys = vec![0u32; CHUNK.min(n) as usize];
-        let mut vals = vec![V::default(); CHUNK.min(n) as usize];
+        let mut keys = vec![0u32; BATCH_U32.min(n) as usize];
+        let mut vals = vec![V::default(); BATCH_U32.min(n) as usize];
         while (out.len() as u32) < n {
             let at = first + out.len() as u32;
-            let want = (n - out.len() as u32).min(CHUNK);
+            let want = (n - out.len() as u32).min(BATCH_U32);
             let got = want as usize;
-            // SAFETY: `vals` has room for `CHUNK >= want` values.
+            // SAFETY: `vals` has room for `min(BATCH, n) >= want` values.
             if unsafe { !self.lookup_batch(at, &mut keys[..got], vals.as_mut_ptr().cast())? } {
                 if !out.is_empty() {
                     return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
@@ -207,7 +216,7 @@ impl Map {
     /// Inserts or replaces `key`.
     pub fn update<K: Pod, V: Pod>(&self, key: &K, value: &V) -> io::Result<()> {
         let mut a = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             key: ptr(key),
             value: ptr(value),
             ..Default::default()
@@ -218,7 +227,7 @@ impl Map {
     /// Deletes `key`; absent keys are not an error.
     pub fn delete<K: Pod>(&self, key: &K) -> io::Result<()> {
         let mut a = MapElemAttr {
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             key: ptr(key),
             ..Default::default()
         };
@@ -244,7 +253,7 @@ impl Map {
             }
             let mut next = K::default();
             let mut a = MapElemAttr {
-                map_fd: self.fd.as_raw_fd() as u32,
+                map_fd: self.raw_fd(),
                 key: cur.as_ref().map_or(0, ptr),
                 value: &mut next as *mut K as u64,
                 ..Default::default()
@@ -265,10 +274,9 @@ impl Map {
     /// entry); falls back to [`Map::keys`] and lookups where the map type
     /// has no batch lookup.
     pub fn entries<K: Pod + Default, V: Pod + Default>(&self) -> io::Result<Vec<(K, V)>> {
-        const CHUNK: usize = 1 << 16;
         let mut out: Vec<(K, V)> = Vec::new();
-        let mut keys = vec![K::default(); CHUNK];
-        let mut vals = vec![V::default(); CHUNK];
+        let mut keys = vec![K::default(); BATCH];
+        let mut vals = vec![V::default(); BATCH];
         let mut cursor = K::default();
         let mut first = true;
         loop {
@@ -278,12 +286,12 @@ impl Map {
                 out_batch: &mut next as *mut K as u64,
                 keys: keys.as_mut_ptr() as u64,
                 values: vals.as_mut_ptr() as u64,
-                count: CHUNK as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
+                count: BATCH_U32,
+                map_fd: self.raw_fd(),
                 ..Default::default()
             };
             let r = sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut a);
-            let n = (a.count as usize).min(CHUNK);
+            let n = (a.count as usize).min(BATCH);
             match r {
                 Ok(_) => {
                     out.extend(keys[..n].iter().copied().zip(vals[..n].iter().copied()));
@@ -311,12 +319,11 @@ impl Map {
     /// Deletes many keys in few syscalls (absent keys are an error, as
     /// the kernel reports them; callers delete keys they just listed).
     pub fn delete_batch<K: Pod>(&self, keys: &[K]) -> io::Result<()> {
-        const CHUNK: usize = 1 << 16;
-        for chunk in keys.chunks(CHUNK) {
+        for chunk in keys.chunks(BATCH) {
             let mut a = BatchAttr {
                 keys: chunk.as_ptr() as u64,
                 count: chunk.len() as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
+                map_fd: self.raw_fd(),
                 ..Default::default()
             };
             match sys_bpf(BPF_MAP_DELETE_BATCH, &mut a) {
@@ -354,15 +361,14 @@ impl Map {
     /// the map type has no batch support).
     pub fn update_batch<K: Pod, V: Pod>(&self, keys: &[K], values: &[V]) -> io::Result<()> {
         assert_eq!(keys.len(), values.len());
-        const CHUNK: usize = 1 << 16;
         let mut i = 0;
         while i < keys.len() {
-            let end = (i + CHUNK).min(keys.len());
+            let end = (i + BATCH).min(keys.len());
             let mut a = BatchAttr {
                 keys: keys[i..].as_ptr() as u64,
                 values: values[i..].as_ptr() as u64,
                 count: (end - i) as u32,
-                map_fd: self.fd.as_raw_fd() as u32,
+                map_fd: self.raw_fd(),
                 ..Default::default()
             };
             match sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a) {
@@ -388,7 +394,7 @@ impl Map {
             keys: keys.as_ptr() as u64,
             values: zeros.as_ptr() as u64,
             count: keys.len() as u32,
-            map_fd: self.fd.as_raw_fd() as u32,
+            map_fd: self.raw_fd(),
             ..Default::default()
         };
         sys_bpf(BPF_MAP_UPDATE_BATCH, &mut a).map(|_| ())
@@ -408,7 +414,7 @@ impl Map {
         let c = path_c(path)?;
         let mut a = ObjAttr {
             pathname: c.as_ptr() as u64,
-            bpf_fd: self.fd.as_raw_fd() as u32,
+            bpf_fd: self.raw_fd(),
             file_flags: 0,
         };
         sys_bpf(BPF_OBJ_PIN, &mut a).map(|_| ())
