@@ -15,11 +15,10 @@ use std::{collections::HashMap, io, path::Path};
 use xdpguard_abi::*;
 
 pub use bpf::{Map, Prog};
-pub use samples::describe_sample;
 pub use sys::Failure;
 
 /// Where the module publishes the ids of its objects.
-pub const SYSFS: &str = "/sys/module/xdpguard/bpf";
+pub const SYSFS: &str = xdpguard_abi::sysfs::DIR;
 
 fn io_err(what: &str) -> impl Fn(io::Error) -> Failure + '_ {
     move |e| Failure::io(what, e)
@@ -40,29 +39,20 @@ impl Guard {
 
     /// Opens the objects listed under `dir` (the module's sysfs directory).
     pub fn open_at(dir: &Path) -> Result<Guard, Failure> {
-        let read = |f: &str| std::fs::read_to_string(dir.join(f));
-        let prog = read("prog_id").map_err(|_| Failure::failed(sys::NOT_LOADED))?;
-        let prog_id = prog
-            .trim()
-            .parse()
-            .map_err(|_| Failure::failed(format!("{}/prog_id: not a number", dir.display())))?;
+        let prog_id = sysfs::read_prog_id(dir)
+            .map_err(|_| Failure::failed(sys::NOT_LOADED))?
+            .ok_or_else(|| Failure::failed(format!("{}/prog_id: not a number", dir.display())))?;
         let mut maps = HashMap::new();
-        let list = read("maps").map_err(|e| {
+        let list = sysfs::read_maps(dir).map_err(|e| {
             let what = format!("{}/maps: {e}", dir.display());
             match e.raw_os_error() {
                 Some(libc::EPERM) | Some(libc::EACCES) => Failure::Privilege(what),
                 _ => Failure::Failed(what),
             }
         })?;
-        for line in list.lines() {
-            let mut it = line.split_whitespace();
-            let (Some(name), Some(id)) = (it.next(), it.next().and_then(|i| i.parse().ok())) else {
-                continue;
-            };
-            maps.insert(
-                name.to_string(),
-                Map::from_id(id).map_err(io_err(&format!("map {name} (id {id})")))?,
-            );
+        for (name, id) in list {
+            let map = Map::from_id(id).map_err(io_err(&format!("map {name} (id {id})")))?;
+            maps.insert(name, map);
         }
         for id in MapId::ALL {
             if !maps.contains_key(id.name()) {
@@ -78,10 +68,7 @@ impl Guard {
     /// Whether the loaded module is still the one this guard was opened on:
     /// false after `rmmod`, or a reload, made its program id go or change.
     pub fn is_current(&self) -> bool {
-        std::fs::read_to_string(Path::new(SYSFS).join("prog_id"))
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
-            == Some(self.prog_id)
+        sysfs::prog_id() == Some(self.prog_id)
     }
 
     /// Every map of the module, by name (sorted).

@@ -136,7 +136,6 @@ pub fn read_pins(dir: &Path) -> io::Result<Vec<(String, Option<u32>)>> {
 
 /// The module's maps from its sysfs directory, `None` if not loaded (read
 /// by [`crate::sysfs`], the one reader of the file).
-pub use crate::sysfs::module_maps;
 
 /// The pins compared with the loaded module (`module`: its maps, or
 /// `None` if it is not loaded).

@@ -7,6 +7,8 @@
 
 use std::path::Path;
 
+use crate::sysfs;
+
 /// Success.
 pub const EXIT_OK: u8 = 0;
 /// The operation failed (kernel or map error).
@@ -17,9 +19,6 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_LOADED: u8 = 3;
 /// Not root, or CAP_SYS_ADMIN / CAP_NET_ADMIN missing.
 pub const EXIT_PRIVILEGE: u8 = 4;
-
-/// The module's directory in sysfs.
-pub const MODULE_DIR: &str = "/sys/module/xdpguard";
 
 /// What the operator reads when the module is not loaded.
 pub const NOT_LOADED: &str = "xdpguard module is not loaded; load it with: \
@@ -190,9 +189,7 @@ pub fn require_privilege() -> Result<(), Failure> {
 /// Whether the module is loaded and has finished initialising (its
 /// `initstate` is `live` and its `bpf/` directory exists).
 pub fn module_live() -> bool {
-    let dir = Path::new(MODULE_DIR);
-    std::fs::read_to_string(dir.join("initstate")).is_ok_and(|s| s.trim() == "live")
-        && dir.join("bpf/prog_id").exists()
+    sysfs::attr("initstate").as_deref() == Some("live") && sysfs::loaded()
 }
 
 /// Whether the module a command opened is still the one loaded.
@@ -234,10 +231,8 @@ pub fn published() -> Published {
     if !module_live() {
         return None;
     }
-    let dir = Path::new(crate::SYSFS);
-    let prog = std::fs::read_to_string(dir.join("prog_id")).ok()?;
-    let prog = prog.trim().parse().ok()?;
-    let maps = crate::pins::module_maps()?;
+    let prog = sysfs::prog_id()?;
+    let maps = sysfs::module_maps()?;
     // Read last: `live` after the ids means they were the live module's.
     module_live().then_some((prog, maps))
 }
@@ -259,8 +254,7 @@ pub fn opened_state(guard: &crate::Guard) -> Opened {
 
 /// Whether a module is loading (`initstate` is `coming`).
 pub fn module_coming() -> bool {
-    std::fs::read_to_string(Path::new(MODULE_DIR).join("initstate"))
-        .is_ok_and(|s| s.trim() == "coming")
+    sysfs::attr("initstate").as_deref() == Some("coming")
 }
 
 /// `Ok` while the module `guard` was opened on is loaded ([`opened_state`]);
@@ -280,7 +274,7 @@ pub const RELOADED: &str = "the xdpguard module was reloaded: its program and ma
 
 /// Checks the module is loaded (exit 3), then privilege (exit 4).
 pub fn require_module() -> Result<(), Failure> {
-    if !Path::new(crate::SYSFS).join("prog_id").exists() {
+    if !sysfs::loaded() {
         return Err(Failure::not_loaded());
     }
     require_privilege()

@@ -62,7 +62,7 @@ pub fn read_maps(dir: &Path) -> io::Result<Vec<(String, u32)>> {
 }
 
 /// Whether the module publishes its program (its `bpf/prog_id` exists).
-pub fn published() -> bool {
+pub fn loaded() -> bool {
     Path::new(DIR).join(PROG_ID).exists()
 }
 

@@ -11,6 +11,7 @@ use std::{
 use xdpguard_user::{
     pins::{self, PIN_DIR},
     sys::{self, Failure},
+    sysfs,
 };
 
 /// Options of `pin`.
@@ -86,7 +87,7 @@ pub fn unpin() -> Result<(), Failure> {
     sys::require_privilege()?;
     let _lock = xdpguard_user::ctl::lock()?;
     let dir = Path::new(PIN_DIR);
-    let module = pins::module_maps();
+    let module = sysfs::module_maps();
     let state = pins::inspect(dir, module.as_deref())
         .map(|p| pins::summary(&p))
         .unwrap_or("unreadable");

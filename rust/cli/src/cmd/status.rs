@@ -89,7 +89,7 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
     let prog = guard.prog()?.info().map_err(err("program info"))?;
 
     // Maps: info by fd, entries counted where a key walk is cheap.
-    let module_maps = pins::module_maps().unwrap_or_default();
+    let module_maps = sysfs::module_maps().unwrap_or_default();
     let mut maps = Vec::new();
     for (name, map) in guard.maps_by_name() {
         let info = map.info().map_err(err(&name))?;
@@ -382,7 +382,7 @@ fn print_text(v: &Value) {
 
 /// Runs `status`.
 pub fn run(a: Args) -> Result<(), Failure> {
-    if !sysfs::published() {
+    if !sysfs::loaded() {
         // Not loaded: still say what is pinned (stale pins outlive rmmod).
         let v = json!({"module": module_json(false), "pins": pins_json(None)});
         if a.json {

@@ -9,13 +9,13 @@ use std::{
 };
 
 use serde_json::{json, Value};
+use xdpguard_abi::*;
 use xdpguard_user::{
     rates::{self, Rate},
     samples,
     sys::{self, Failure, Opened},
     sysfs, Guard,
 };
-use xdpguard_abi::*;
 
 /// Options of `top`.
 #[derive(clap::Args)]

@@ -3,7 +3,7 @@
 //! Noticing that the module went away while a command works.
 
 use std::{
-    fs, io,
+    io,
     sync::atomic::{AtomicBool, AtomicU8, Ordering},
     thread,
     time::Duration,
@@ -69,9 +69,7 @@ pub fn watch(guard: &Guard) {
             // as rmmod begins, while reading the module's own attributes
             // (its program id) may wait for its exit to finish (9 s under
             // TCG, measured).
-            let live =
-                fs::read_to_string(std::path::Path::new(crate::sys::MODULE_DIR).join("initstate"))
-                    .is_ok_and(|s| s.trim() == "live");
+            let live = crate::sysfs::attr("initstate").as_deref() == Some("live");
             let now = if live { crate::sys::published() } else { None };
             let state = match crate::sys::compare_opened(prog, &maps, &now) {
                 crate::sys::Opened::Current => continue,
