@@ -34,9 +34,8 @@ mod netdev;
 mod params;
 
 // The ABI is shared with the BPF program and userspace: its items are `pub`
-// and not all of them are used here (nor its re-export of the old map
-// indices).
-#[allow(dead_code, unreachable_pub, unused_imports)]
+// and not all of them are used here.
+#[allow(dead_code, unreachable_pub)]
 #[path = "../abi/src/abi.rs"]
 mod abi;
 

@@ -154,7 +154,13 @@ fn map_create_attr_from_spec() {
     let spec = MapId::V4.spec();
     let a = spec.create_attr();
     assert_eq!(
-        (a.map_type, a.key_size, a.value_size, a.max_entries, a.map_flags),
+        (
+            a.map_type,
+            a.key_size,
+            a.value_size,
+            a.max_entries,
+            a.map_flags
+        ),
         (
             BPF_MAP_TYPE_LPM_TRIE,
             core::mem::size_of::<Lpm4Key>() as u32,
