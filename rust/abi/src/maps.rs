@@ -170,145 +170,52 @@ impl MapId {
     }
 }
 
-/// The description of each map, by id.
+/// Size of a key or value type.
+const fn size<T>() -> u32 {
+    core::mem::size_of::<T>() as u32
+}
+
+/// A map description (`MapSpec`'s fields in order).
+const fn spec(
+    name: &'static str,
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+) -> MapSpec {
+    MapSpec {
+        name,
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        flags,
+    }
+}
+
+/// The description of each map, by id: one row a map, name, type, key
+/// size, value size, entries and flags.
+#[rustfmt::skip]
 const fn map_spec(id: MapId) -> MapSpec {
     match id {
-        MapId::Active => MapSpec {
-            name: "xdpg_active",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: 4,
-            max_entries: 1,
-            flags: 0,
-        },
-        MapId::Config => MapSpec {
-            name: "xdpg_config",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<Config>() as u32,
-            max_entries: GENERATIONS,
-            flags: 0,
-        },
-        MapId::Rules => MapSpec {
-            name: "xdpg_rules",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<RuleEntry>() as u32,
-            max_entries: GENERATIONS * MAX_BIT_RULES,
-            flags: 0,
-        },
-        MapId::V4 => MapSpec {
-            name: "xdpg_v4",
-            map_type: BPF_MAP_TYPE_LPM_TRIE,
-            key_size: core::mem::size_of::<Lpm4Key>() as u32,
-            value_size: core::mem::size_of::<AddrEntry>() as u32,
-            max_entries: V4_MAX,
-            flags: BPF_F_NO_PREALLOC,
-        },
-        MapId::V6 => MapSpec {
-            name: "xdpg_v6",
-            map_type: BPF_MAP_TYPE_LPM_TRIE,
-            key_size: core::mem::size_of::<Lpm6Key>() as u32,
-            value_size: core::mem::size_of::<AddrEntry>() as u32,
-            max_entries: V6_MAX,
-            flags: BPF_F_NO_PREALLOC,
-        },
-        MapId::Mac => MapSpec {
-            name: "xdpg_mac",
-            map_type: BPF_MAP_TYPE_HASH,
-            key_size: core::mem::size_of::<MacKey>() as u32,
-            value_size: 8,
-            max_entries: MAC_MAX,
-            flags: 0,
-        },
-        MapId::Proto => MapSpec {
-            name: "xdpg_proto",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: 8,
-            max_entries: GENERATIONS * 256,
-            flags: 0,
-        },
-        MapId::Ports => MapSpec {
-            name: "xdpg_ports",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: 8,
-            max_entries: GENERATIONS * PORT_TABLES * 65536,
-            flags: 0,
-        },
-        MapId::Limits => MapSpec {
-            name: "xdpg_limits",
-            map_type: BPF_MAP_TYPE_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<LimitConfig>() as u32,
-            max_entries: GENERATIONS * MAX_LIMITS,
-            flags: 0,
-        },
-        MapId::Buckets => MapSpec {
-            name: "xdpg_buckets",
-            map_type: BPF_MAP_TYPE_LRU_HASH,
-            key_size: core::mem::size_of::<BucketKey>() as u32,
-            value_size: core::mem::size_of::<Bucket>() as u32,
-            max_entries: BUCKETS_MAX,
-            flags: 0,
-        },
-        MapId::Ifaces => MapSpec {
-            name: "xdpg_ifaces",
-            map_type: BPF_MAP_TYPE_HASH,
-            key_size: 4,
-            value_size: 4,
-            max_entries: IFACES_MAX,
-            flags: 0,
-        },
-        MapId::Stats => MapSpec {
-            name: "xdpg_stats",
-            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<Counter>() as u32,
-            max_entries: STAT_COUNT,
-            flags: 0,
-        },
-        MapId::RuleStats => MapSpec {
-            name: "xdpg_rule_stats",
-            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<Counter>() as u32,
-            max_entries: MAX_RULE_IDS,
-            flags: 0,
-        },
-        MapId::Scratch => MapSpec {
-            name: "xdpg_scratch",
-            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-            key_size: 4,
-            value_size: SCRATCH_SIZE,
-            max_entries: 1,
-            flags: 0,
-        },
-        MapId::Samples => MapSpec {
-            name: "xdpg_samples",
-            map_type: BPF_MAP_TYPE_RINGBUF,
-            key_size: 0,
-            value_size: 0,
-            max_entries: SAMPLES_BYTES,
-            flags: 0,
-        },
-        MapId::IfStats => MapSpec {
-            name: "xdpg_if_stats",
-            map_type: BPF_MAP_TYPE_PERCPU_ARRAY,
-            key_size: 4,
-            value_size: core::mem::size_of::<IfCounters>() as u32,
-            max_entries: IF_STATS_ARRAY,
-            flags: 0,
-        },
-        MapId::IfHash => MapSpec {
-            name: "xdpg_if_hash",
-            map_type: BPF_MAP_TYPE_PERCPU_HASH,
-            key_size: 4,
-            value_size: core::mem::size_of::<IfCounters>() as u32,
-            max_entries: IF_HASH_MAX,
-            flags: 0,
-        },
+        MapId::Active => spec("xdpg_active", BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0),
+        MapId::Config => spec("xdpg_config", BPF_MAP_TYPE_ARRAY, 4, size::<Config>(), GENERATIONS, 0),
+        MapId::Rules => spec("xdpg_rules", BPF_MAP_TYPE_ARRAY, 4, size::<RuleEntry>(), GENERATIONS * MAX_BIT_RULES, 0),
+        MapId::V4 => spec("xdpg_v4", BPF_MAP_TYPE_LPM_TRIE, size::<Lpm4Key>(), size::<AddrEntry>(), V4_MAX, BPF_F_NO_PREALLOC),
+        MapId::V6 => spec("xdpg_v6", BPF_MAP_TYPE_LPM_TRIE, size::<Lpm6Key>(), size::<AddrEntry>(), V6_MAX, BPF_F_NO_PREALLOC),
+        MapId::Mac => spec("xdpg_mac", BPF_MAP_TYPE_HASH, size::<MacKey>(), 8, MAC_MAX, 0),
+        MapId::Proto => spec("xdpg_proto", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PROTOS_PER_GENERATION, 0),
+        MapId::Ports => spec("xdpg_ports", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PORTS_PER_GENERATION, 0),
+        MapId::Limits => spec("xdpg_limits", BPF_MAP_TYPE_ARRAY, 4, size::<LimitConfig>(), GENERATIONS * MAX_LIMITS, 0),
+        MapId::Buckets => spec("xdpg_buckets", BPF_MAP_TYPE_LRU_HASH, size::<BucketKey>(), size::<Bucket>(), BUCKETS_MAX, 0),
+        MapId::Ifaces => spec("xdpg_ifaces", BPF_MAP_TYPE_HASH, 4, 4, IFACES_MAX, 0),
+        MapId::Stats => spec("xdpg_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<Counter>(), STAT_COUNT, 0),
+        MapId::RuleStats => spec("xdpg_rule_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<Counter>(), MAX_RULE_IDS, 0),
+        MapId::Scratch => spec("xdpg_scratch", BPF_MAP_TYPE_PERCPU_ARRAY, 4, SCRATCH_SIZE, 1, 0),
+        MapId::Samples => spec("xdpg_samples", BPF_MAP_TYPE_RINGBUF, 0, 0, SAMPLES_BYTES, 0),
+        MapId::IfStats => spec("xdpg_if_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<IfCounters>(), IF_STATS_ARRAY, 0),
+        MapId::IfHash => spec("xdpg_if_hash", BPF_MAP_TYPE_PERCPU_HASH, 4, size::<IfCounters>(), IF_HASH_MAX, 0),
     }
 }
 

@@ -240,19 +240,7 @@ mod tests {
         RuleSet::from_toml(text).expect("parses")
     }
 
-    const BASE: &str = r#"
-default = "deny"
-[[rule]]
-action = "allow"
-proto = "tcp"
-dport = 22
-[[rule]]
-action = "deny"
-src = "10.0.0.0/8"
-[[rule]]
-action = "deny"
-src = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-"#;
+    use crate::TEST_RULES as BASE;
 
     #[test]
     fn identical_sets_have_no_diff() {

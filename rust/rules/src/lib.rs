@@ -215,3 +215,20 @@ impl Default for RuleSet {
         }
     }
 }
+
+/// A small rule set (an SSH allow, a denied range, a denied list under
+/// `default = "deny"`) that the tests of this crate and the CLI's share.
+#[doc(hidden)]
+pub const TEST_RULES: &str = r#"
+default = "deny"
+[[rule]]
+action = "allow"
+proto = "tcp"
+dport = 22
+[[rule]]
+action = "deny"
+src = "10.0.0.0/8"
+[[rule]]
+action = "deny"
+src = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+"#;

@@ -70,19 +70,7 @@ mod test_sets {
         RuleSet::from_toml(text).expect("parses")
     }
 
-    pub const BASE: &str = r#"
-default = "deny"
-[[rule]]
-action = "allow"
-proto = "tcp"
-dport = 22
-[[rule]]
-action = "deny"
-src = "10.0.0.0/8"
-[[rule]]
-action = "deny"
-src = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
-"#;
+    pub use xdpguard_rules::TEST_RULES as BASE;
 
     pub fn image(text: &str, g: u32) -> Image {
         xdpguard_rules::compile(&rs(text), g, &|_| None).expect("compiles")
