@@ -15,6 +15,7 @@ mod generate;
 /// Control the xdpguard XDP firewall module.
 #[derive(Parser)]
 #[command(
+    name = "xdpguard",
     version,
     about,
     after_help = "Examples:\n  xdpguard check rules.toml\n  xdpguard apply --dry-run rules.toml\n  xdpguard apply rules.toml\n  xdpguard add deny --src 10.0.0.0/8 --proto tcp --dport 22\n  xdpguard list\n  xdpguard verify\n  xdpguard import --deny blocklist.txt\n  xdpguard export > saved.toml\n  xdpguard status\n  xdpguard top\n  xdpguard stats --json\n\nExit codes: 0 success, 1 operation failed, 2 bad usage or input,\n3 module not loaded, 4 insufficient privilege."
