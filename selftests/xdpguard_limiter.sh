@@ -112,8 +112,12 @@ generic_mode() {
 }
 check "the guarded veth runs generic XDP (on the sending CPU)" generic_mode
 
-# Per-CPU packets of one xdpg_stats entry: "N0 N1 N2 ...".
+# Per-CPU packets of one xdpg_stats entry: "N0 N1 N2 ...". The entries
+# are slots reason * 3 + outcome (stat_slot in rust/abi): rule_allow (2)
+# passed is 6, rate_limit (7) dropped is 22.
 STATS_ID=$(xg_map_id xdpg_stats)
+SLOT_RULE_ALLOW_PASSED=6
+SLOT_RATE_LIMIT_DROPPED=22
 percpu() { # INDEX
 	bpftool -j map lookup id "$STATS_ID" key "$1" 0 0 0 |
 		jq -r '[.values[] | .value[0:8] | map(ltrimstr("0x")) | reverse | join("")] | join(" ")' |
@@ -134,8 +138,8 @@ proto = "udp"
 EOF
 
 OUT=$(mktemp -d)
-allow0=$(percpu 2)
-limit0=$(percpu 7)
+allow0=$(percpu $SLOT_RULE_ALLOW_PASSED)
+limit0=$(percpu $SLOT_RATE_LIMIT_DROPPED)
 xg_snapshot
 start_at=$(python3 -c "import time; print(time.monotonic() + 2.5)")
 for cpu in 0 1 2 3; do
@@ -144,8 +148,8 @@ for cpu in 0 1 2 3; do
 done
 wait
 sleep 0.5
-allow1=$(percpu 2)
-limit1=$(percpu 7)
+allow1=$(percpu $SLOT_RULE_ALLOW_PASSED)
+limit1=$(percpu $SLOT_RATE_LIMIT_DROPPED)
 passes=$(xg_delta rule_allow)
 limited=$(xg_delta rate_limit)
 rule=$(xg_rule_counter 1)

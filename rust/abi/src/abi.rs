@@ -95,9 +95,11 @@ pub const PORTS_ICMP6: u32 = 5;
 /// Number of port/ICMP tables.
 pub const PORT_TABLES: u32 = 6;
 
-/// Statistics indices in `xdpg_stats`. The first two are the verdicts
-/// actually returned; the rest are reasons. Every packet bumps one verdict
-/// and one reason.
+/// Statistics indices as the CLI shows them (`Guard::stats`, `status`):
+/// the first two are the verdicts actually returned, the rest reasons;
+/// every packet counts in one verdict and one reason. The program counts
+/// each packet once, in the slot of its reason and outcome
+/// ([`stat_slot`]); [`fold_stats`] derives these totals from the slots.
 pub const STAT_PASS: u32 = 0;
 /// Verdict: dropped.
 pub const STAT_DROP: u32 = 1;
@@ -128,8 +130,52 @@ pub const REASON_MONITOR: u32 = 11;
 /// unknown action, policy or generation, a limit rule without a
 /// configured limiter); the frame is dropped, never passed.
 pub const REASON_CORRUPT: u32 = 12;
-/// Number of entries in `xdpg_stats`.
+/// Number of statistics ([`STAT_NAMES`]).
 pub const STAT_COUNT: u32 = 13;
+
+/// Outcome of a packet in its [`stat_slot`]: passed.
+pub const OUTCOME_PASS: u32 = 0;
+/// Outcome: dropped.
+pub const OUTCOME_DROP: u32 = 1;
+/// Outcome: it would have been dropped, but monitor mode passed it.
+pub const OUTCOME_MONITOR: u32 = 2;
+/// Number of outcomes.
+pub const OUTCOMES: u32 = 3;
+/// Entries of `xdpg_stats`: one per reason and outcome.
+pub const STAT_SLOTS: u32 = STAT_COUNT * OUTCOMES;
+
+/// Index in `xdpg_stats` of the packets of `reason` (`REASON_*`) that had
+/// `outcome` (`OUTCOME_*`): one counter update per packet.
+#[inline(always)]
+pub const fn stat_slot(reason: u32, outcome: u32) -> u32 {
+    reason * OUTCOMES + outcome
+}
+
+/// The statistics ([`STAT_NAMES`] order) that the `xdpg_stats` slots
+/// (summed over CPUs, [`STAT_SLOTS`] of them, in index order) add up to:
+/// each reason is the sum of its outcomes, pass the passed and monitored
+/// packets, drop the dropped ones, monitor the monitored ones.
+pub fn fold_stats(slots: &[Counter]) -> [Counter; STAT_COUNT as usize] {
+    let mut out = [Counter::default(); STAT_COUNT as usize];
+    let mut add = |i: u32, c: &Counter| {
+        let o = &mut out[i as usize];
+        o.packets = o.packets.wrapping_add(c.packets);
+        o.bytes = o.bytes.wrapping_add(c.bytes);
+    };
+    for (i, c) in slots.iter().enumerate().take(STAT_SLOTS as usize) {
+        let (reason, outcome) = (i as u32 / OUTCOMES, i as u32 % OUTCOMES);
+        add(reason, c);
+        match outcome {
+            OUTCOME_DROP => add(STAT_DROP, c),
+            OUTCOME_MONITOR => {
+                add(STAT_PASS, c);
+                add(REASON_MONITOR, c);
+            }
+            _ => add(STAT_PASS, c),
+        }
+    }
+    out
+}
 /// Names of the `xdpg_stats` entries, by index.
 pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
     "pass",
@@ -198,8 +244,8 @@ pub struct Config {
     /// All compound rules. A field whose `wild_*` set equals it constrains
     /// no rule, so the program skips its lookup.
     pub all: u64,
-    /// Which tries have entries in this generation (`TRIE_*` bits); the
-    /// program skips lookups in empty ones.
+    /// Which lookup tables have entries in this generation (`TRIE_*`
+    /// bits and [`TABLE_IFACES`]); the program skips lookups in empty ones.
     pub tries: u32,
     /// Identity of the rule set in this generation, chosen by `xdpguard`
     /// when it writes one (0: none, as in a freshly loaded module). The
@@ -243,6 +289,8 @@ pub const TRIE_DST4: u32 = 2;
 pub const TRIE_SRC6: u32 = 4;
 /// `Config::tries`: IPv6 destination entries exist.
 pub const TRIE_DST6: u32 = 8;
+/// `Config::tries`: per-interface default policies exist (`xdpg_ifaces`).
+pub const TABLE_IFACES: u32 = 16;
 
 /// What a rule match means: a compound rule,
 /// `xdpg_rules[generation * MAX_BIT_RULES + bit]` (bits are assigned in rank

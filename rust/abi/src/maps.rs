@@ -116,7 +116,7 @@ pub enum MapId {
     Buckets,
     /// Per-interface default action overriding `Config::default_action`: key [`iface_key`], value `ACTION_ALLOW` or `ACTION_DENY` (`u32`).
     Ifaces,
-    /// Per-CPU verdict and reason counters (`STAT_*`, `REASON_*`).
+    /// Per-CPU counters by reason and outcome ([`stat_slot`]; [`fold_stats`] gives the totals).
     Stats,
     /// Per-CPU per-rule counters ([`rule_stats_index`]).
     RuleStats,
@@ -210,7 +210,7 @@ const fn map_spec(id: MapId) -> MapSpec {
         MapId::Limits => spec("xdpg_limits", BPF_MAP_TYPE_ARRAY, 4, size::<LimitConfig>(), GENERATIONS * MAX_LIMITS, 0),
         MapId::Buckets => spec("xdpg_buckets", BPF_MAP_TYPE_LRU_HASH, size::<BucketKey>(), size::<Bucket>(), BUCKETS_MAX, 0),
         MapId::Ifaces => spec("xdpg_ifaces", BPF_MAP_TYPE_HASH, 4, 4, IFACES_MAX, 0),
-        MapId::Stats => spec("xdpg_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<Counter>(), STAT_COUNT, 0),
+        MapId::Stats => spec("xdpg_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<Counter>(), STAT_SLOTS, 0),
         MapId::RuleStats => spec("xdpg_rule_stats", BPF_MAP_TYPE_PERCPU_ARRAY, 4, size::<Counter>(), MAX_RULE_IDS, 0),
         MapId::Scratch => spec("xdpg_scratch", BPF_MAP_TYPE_PERCPU_ARRAY, 4, SCRATCH_SIZE, 1, 0),
         MapId::Samples => spec("xdpg_samples", BPF_MAP_TYPE_RINGBUF, 0, 0, SAMPLES_BYTES, 0),

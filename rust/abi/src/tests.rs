@@ -172,3 +172,24 @@ fn map_create_attr_from_spec() {
     assert_eq!(&a.map_name[..8], b"xdpg_v4\0");
     assert_eq!((a.inner_map_fd, a.numa_node), (0, 0));
 }
+
+#[test]
+fn stat_slots_fold_into_verdicts_and_reasons() {
+    let mut slots = vec![Counter::default(); STAT_SLOTS as usize];
+    let c = |n| Counter {
+        packets: n,
+        bytes: n * 100,
+    };
+    slots[stat_slot(REASON_RULE_ALLOW, OUTCOME_PASS) as usize] = c(1);
+    slots[stat_slot(REASON_RULE_DENY, OUTCOME_DROP) as usize] = c(2);
+    slots[stat_slot(REASON_DEFAULT_DENY, OUTCOME_MONITOR) as usize] = c(4);
+    let s = fold_stats(&slots);
+    assert_eq!(s[STAT_PASS as usize], c(5));
+    assert_eq!(s[STAT_DROP as usize], c(2));
+    assert_eq!(s[REASON_MONITOR as usize], c(4));
+    assert_eq!(s[REASON_RULE_ALLOW as usize], c(1));
+    assert_eq!(s[REASON_RULE_DENY as usize], c(2));
+    assert_eq!(s[REASON_DEFAULT_DENY as usize], c(4));
+    assert_eq!(s[REASON_MALFORMED as usize], c(0));
+    assert_eq!(MapId::Stats.spec().max_entries, STAT_SLOTS);
+}

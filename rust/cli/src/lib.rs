@@ -159,6 +159,13 @@ impl Guard {
         self.counters_range(MapId::RuleStats, base, n.min(RULES_PER_GENERATION))
     }
 
+    /// The verdict and reason totals (`STAT_NAMES` order), summed over
+    /// CPUs and folded from the per-outcome slots of `xdpg_stats`.
+    pub fn stats(&self) -> Result<Vec<Counter>, Failure> {
+        let slots = self.counters(MapId::Stats, STAT_SLOTS)?;
+        Ok(fold_stats(&slots).to_vec())
+    }
+
     /// A counter array (`MapId::Stats` or `MapId::RuleStats`) summed over
     /// CPUs, for indices `0..n`.
     pub fn counters(&self, map: MapId, n: u32) -> Result<Vec<Counter>, Failure> {

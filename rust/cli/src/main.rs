@@ -7,7 +7,7 @@ mod cmd;
 use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
-use xdpguard_abi::{MapId, RULES_PER_GENERATION, STAT_COUNT, STAT_NAMES};
+use xdpguard_abi::{RULES_PER_GENERATION, STAT_NAMES};
 use xdpguard_user::sys::Failure;
 
 mod generate;
@@ -126,7 +126,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Top(a) => cmd::top::run(a)?,
         Cmd::Stats { json, rules } => {
             let guard = xdpguard_user::sys::open_guard()?;
-            let stats = guard.counters(MapId::Stats, STAT_COUNT)?;
+            let stats = guard.stats()?;
             let per_rule = if rules {
                 guard.rule_counters(RULES_PER_GENERATION)?
             } else {

@@ -360,6 +360,10 @@ pub fn compile(
         ));
     }
 
+    if !ifaces.is_empty() {
+        cfg.tries |= TABLE_IFACES;
+    }
+
     Ok(Image {
         generation: g,
         config: cfg,

@@ -519,8 +519,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .filter_map(|(n, d)| xdpguard_user::ifindex(n).map(|i| (i, *d)))
             .collect();
         let nrules = rs.rules.len() as u32;
-        let stats0 = guard
-            .counters(MapId::Stats, STAT_COUNT)
+        let stats0 = guard.stats()
             .map_err(|e| e.to_string())?;
         let rules0 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         if rules0.iter().any(|c| c.packets != 0) {
@@ -561,8 +560,7 @@ fn run(args: &Args) -> Result<u64, String> {
             }
             cases += 1;
         }
-        let stats1 = guard
-            .counters(MapId::Stats, STAT_COUNT)
+        let stats1 = guard.stats()
             .map_err(|e| e.to_string())?;
         let rules1 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         for i in 0..STAT_COUNT as usize {

@@ -178,7 +178,7 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         "note": a.note,
     });
 
-    let stats = guard.counters(MapId::Stats, STAT_COUNT)?;
+    let stats = guard.stats()?;
     let counters: JMap<String, Value> = STAT_NAMES
         .iter()
         .zip(&stats)

@@ -41,7 +41,7 @@ fn snapshot(guard: &Guard) -> Result<Snapshot, Failure> {
     Ok(Snapshot {
         at: Instant::now(),
         ifaces: guard.iface_counters()?,
-        stats: guard.counters(MapId::Stats, STAT_COUNT)?,
+        stats: guard.stats()?,
     })
 }
 

@@ -9,8 +9,10 @@
 use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
 use xdpguard_abi::*;
 
-use crate::parse::{IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP};
-use crate::{ingress_ifindex, Decision, Facts, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4, V6};
+use crate::parse::{
+    load, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
+};
+use crate::{Decision, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4, V6};
 
 #[inline(always)]
 fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
@@ -20,13 +22,16 @@ fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
         .unwrap_or(0)
 }
 
+/// The compound-rule bits of the frame's source (`DIR_SRC`, bytes 6..12)
+/// or destination (`DIR_DST`, bytes 0..6) MAC.
 #[inline(always)]
-fn mac_bits(generation: u32, dir: u8, mac: &[u8; 8]) -> u64 {
-    let key = MacKey::new(
-        generation,
-        dir,
-        [mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]],
-    );
+fn mac_bits(ctx: &XdpContext, generation: u32, dir: u8) -> u64 {
+    let off = if dir == DIR_SRC { 6 } else { 0 };
+    // The parser saw the Ethernet header, so this load succeeds.
+    let Some(mac) = load_mac(ctx, off) else {
+        return 0;
+    };
+    let key = MacKey::new(generation, dir, mac);
     match MACS.get_ptr(&key) {
         // SAFETY: a hash lookup result points at a live value for the rest
         // of this program run (RCU).
@@ -35,17 +40,39 @@ fn mac_bits(generation: u32, dir: u8, mac: &[u8; 8]) -> u64 {
     }
 }
 
-/// The address entry of the longest prefix matching `addr`, if any.
+/// An LPM trie key on the stack, 8-aligned so that its words are stored
+/// whole (aya's `Key` is packed).
+#[repr(C, align(8))]
+struct Aligned<K>(Key<K>);
+
+/// The address entry of the longest prefix matching the frame's source
+/// (`DIR_SRC`) or destination address (`DIR_DST`), if any.
 #[inline(always)]
-fn addr_entry(generation: u32, family: u8, dir: u8, addr: &[u8; 16]) -> Option<&'static AddrEntry> {
-    if family == FAMILY_V4 {
-        let a = [addr[0], addr[1], addr[2], addr[3]];
-        V4.get(&Key::new(lpm_prefixlen(32), lpm4_data(generation, dir, a)))
+fn addr_entry(
+    ctx: &XdpContext,
+    generation: u32,
+    f: &Facts,
+    dir: u8,
+) -> Option<&'static AddrEntry> {
+    if f.family == FAMILY_V4 {
+        let a = load::<u32>(ctx, f.l3 + IPV4_SADDR + 4 * dir as usize)?.to_le_bytes();
+        let key = Aligned(Key::new(
+            lpm_prefixlen(32),
+            lpm4_data(generation, dir, [a[0], a[1], a[2], a[3]]),
+        ));
+        V4.get(&key.0)
     } else {
-        V6.get(&Key::new(
+        let off = f.l3 + IPV6_SADDR + 16 * dir as usize;
+        let mut addr = [0u8; 16];
+        for i in 0..4 {
+            let w = load::<u32>(ctx, off + 4 * i)?.to_le_bytes();
+            addr[4 * i..4 * i + 4].copy_from_slice(&w);
+        }
+        let key = Aligned(Key::new(
             lpm_prefixlen(128),
-            lpm6_data(generation, dir, addr),
-        ))
+            lpm6_data(generation, dir, &addr),
+        ));
+        V6.get(&key.0)
     }
 }
 
@@ -110,10 +137,21 @@ fn consider(best: &mut Best, r: &RuleEntry) {
     }
 }
 
+/// Classifies a parsed frame that arrived on `ifindex`. Each lookup is
+/// made only if some rule needs it: a field no compound rule constrains
+/// (its `wild_*` set is all of them) is not looked up, an empty trie is
+/// not searched, and once no compound rule can match any more (`bits` is
+/// zero) the remaining field lookups are skipped.
 #[inline(always)]
-pub(crate) fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Facts) -> Decision {
+pub(crate) fn classify(
+    ctx: &XdpContext,
+    ifindex: u32,
+    generation: u32,
+    cfg: &Config,
+    f: &Facts,
+) -> Decision {
     // The drop and pass fragment policies come before any rule.
-    if f.fragment != 0 && cfg.frag_policy != FRAG_L3_ONLY {
+    if f.fragment && cfg.frag_policy != FRAG_L3_ONLY {
         return match cfg.frag_policy {
             FRAG_DROP => Decision::of(ACTION_DENY, REASON_FRAGMENT),
             FRAG_PASS => Decision::of(ACTION_ALLOW, REASON_FRAGMENT),
@@ -121,78 +159,81 @@ pub(crate) fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Fact
         };
     }
     let mut best = Best::NONE;
-    // A lookup only matters for a field some compound rule constrains.
     let all = cfg.all;
     let mut bits = all;
-    if cfg.wild_mac_src != all {
-        bits &= mac_bits(generation, DIR_SRC, &f.eth_src) | cfg.wild_mac_src;
+    if bits != 0 && cfg.wild_mac_src != all {
+        bits &= mac_bits(ctx, generation, DIR_SRC) | cfg.wild_mac_src;
     }
-    if cfg.wild_mac_dst != all {
-        bits &= mac_bits(generation, DIR_DST, &f.eth_dst) | cfg.wild_mac_dst;
+    if bits != 0 && cfg.wild_mac_dst != all {
+        bits &= mac_bits(ctx, generation, DIR_DST) | cfg.wild_mac_dst;
     }
 
     if f.family == 0 {
         bits &= cfg.nonip;
     } else {
-        let (src_bit, dst_bit) = if f.family == FAMILY_V4 {
+        let v4 = f.family == FAMILY_V4;
+        let (src_bit, dst_bit) = if v4 {
             (TRIE_SRC4, TRIE_DST4)
         } else {
             (TRIE_SRC6, TRIE_DST6)
         };
+        // Address rules apply to every IP frame, link-essential ones too,
+        // so the tries are searched whatever `bits` says.
         let src = if cfg.tries & src_bit != 0 {
-            addr_entry(generation, f.family, DIR_SRC, &f.saddr)
+            addr_entry(ctx, generation, f, DIR_SRC)
         } else {
             None
         };
         let dst = if cfg.tries & dst_bit != 0 {
-            addr_entry(generation, f.family, DIR_DST, &f.daddr)
+            addr_entry(ctx, generation, f, DIR_DST)
         } else {
             None
         };
-        let (wild_src, wild_dst) = if f.family == FAMILY_V4 {
+        let (wild_src, wild_dst) = if v4 {
             (cfg.wild_src4, cfg.wild_dst4)
         } else {
             (cfg.wild_src6, cfg.wild_dst6)
         };
         bits &= (src.map_or(0, |e| e.bits) | wild_src) & (dst.map_or(0, |e| e.bits) | wild_dst);
-        if cfg.wild_proto != all {
+        if bits != 0 && cfg.wild_proto != all {
             bits &= PROTO
                 .get(proto_index(generation, f.proto))
                 .copied()
                 .unwrap_or(0)
                 | cfg.wild_proto;
         }
-        let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
-        if f.l4 != 0 {
-            let (sp, dp, ic) = (
-                cfg.wild_sport != all,
-                cfg.wild_dport != all,
-                cfg.wild_icmp != all,
-            );
-            match f.proto {
-                IPPROTO_TCP => {
-                    if sp {
-                        sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
+        if bits != 0 {
+            let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
+            if f.l4 {
+                let (sp, dp, ic) = (
+                    cfg.wild_sport != all,
+                    cfg.wild_dport != all,
+                    cfg.wild_icmp != all,
+                );
+                match f.proto {
+                    IPPROTO_TCP => {
+                        if sp {
+                            sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
+                        }
+                        if dp {
+                            dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                        }
                     }
-                    if dp {
-                        dport = port_bits(generation, PORTS_TCP_DST, f.dport);
+                    IPPROTO_UDP => {
+                        if sp {
+                            sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
+                        }
+                        if dp {
+                            dport = port_bits(generation, PORTS_UDP_DST, f.dport);
+                        }
                     }
+                    IPPROTO_ICMP if ic => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
+                    IPPROTO_ICMPV6 if ic => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
+                    _ => {}
                 }
-                IPPROTO_UDP => {
-                    if sp {
-                        sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
-                    }
-                    if dp {
-                        dport = port_bits(generation, PORTS_UDP_DST, f.dport);
-                    }
-                }
-                IPPROTO_ICMP if ic => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
-                IPPROTO_ICMPV6 if ic => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
-                _ => {}
             }
+            bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
         }
-        bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
-        // Address rules apply to every IP frame, link-essential ones too.
         if let Some(e) = src {
             consider(&mut best, &e.best);
         }
@@ -214,27 +255,27 @@ pub(crate) fn classify(ctx: &XdpContext, generation: u32, cfg: &Config, f: &Fact
         };
         // A header cut short or invalid only keeps a frame if a rule
         // drops it.
-        if f.l4_bad != 0 && reason != REASON_RULE_DENY {
+        if f.l4_bad && reason != REASON_RULE_DENY {
             return malformed_l4(cfg, f);
         }
         return Decision::rule(&best, reason);
     }
-    if f.l4_bad != 0 {
+    if f.l4_bad {
         return malformed_l4(cfg, f);
     }
-    let key = iface_key(ingress_ifindex(ctx), generation);
-    let default = match IFACES.get_ptr(&key) {
-        // SAFETY: a hash lookup result points at a live value for the rest
-        // of this program run (RCU).
-        Some(a) => unsafe { *a },
-        None => cfg.default_action as u32,
-    };
+    // The interface's own policy, if the rule set has any.
+    let mut default = cfg.default_action as u32;
+    if cfg.tries & TABLE_IFACES != 0 {
+        if let Some(a) = IFACES.get_ptr(&iface_key(ifindex, generation)) {
+            // SAFETY: a hash lookup result points at a live value for the
+            // rest of this program run (RCU).
+            default = unsafe { *a };
+        }
+    }
     match default as u8 {
         _ if default > u8::MAX as u32 => Decision::corrupt(),
         // The link-essential exemption overrides the default policy only.
-        ACTION_DENY | ACTION_ALLOW if f.essential != 0 => {
-            Decision::of(ACTION_ALLOW, REASON_ESSENTIAL)
-        }
+        ACTION_DENY | ACTION_ALLOW if f.essential => Decision::of(ACTION_ALLOW, REASON_ESSENTIAL),
         ACTION_DENY => Decision::of(ACTION_DENY, REASON_DEFAULT_DENY),
         ACTION_ALLOW => Decision::of(ACTION_ALLOW, REASON_DEFAULT_ALLOW),
         _ => Decision::corrupt(),
@@ -257,7 +298,7 @@ pub(crate) fn malformed(cfg: &Config) -> Decision {
 /// rule needs may come in a later fragment, where no rule sees them.
 #[inline(always)]
 fn malformed_l4(cfg: &Config, f: &Facts) -> Decision {
-    if f.first_fragment != 0 {
+    if f.first_fragment {
         return Decision::of(ACTION_DENY, REASON_MALFORMED);
     }
     malformed(cfg)

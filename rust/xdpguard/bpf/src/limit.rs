@@ -6,10 +6,27 @@
 // `atomic_cxchg`: see the crate's `#![feature(core_intrinsics)]`.
 use core::intrinsics::{atomic_cxchg, AtomicOrdering};
 
-use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns};
+use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use xdpguard_abi::*;
 
-use crate::{Facts, BUCKETS, LIMITS};
+use crate::parse::{load, Facts, IPV4_SADDR, IPV6_SADDR};
+use crate::{BUCKETS, LIMITS};
+
+/// The frame's source address, zero-padded to 16 bytes (IPv4 in the
+/// first 4); `None` if it is not in the packet (the parser checked it is).
+#[inline(always)]
+fn source(ctx: &XdpContext, f: &Facts) -> Option<[u8; 16]> {
+    let mut addr = [0u8; 16];
+    if f.family == FAMILY_V4 {
+        addr[..4].copy_from_slice(&load::<u32>(ctx, f.l3 + IPV4_SADDR)?.to_le_bytes());
+    } else {
+        for i in 0..4 {
+            let w = load::<u32>(ctx, f.l3 + IPV6_SADDR + 4 * i)?;
+            addr[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+        }
+    }
+    Some(addr)
+}
 
 /// `addr` with all bits past the first `prefix` cleared.
 #[inline(always)]
@@ -51,7 +68,13 @@ pub(crate) enum Charge {
 /// Charges one packet (and `len` bytes) to the bucket of `limit` for the
 /// packet's source.
 #[inline(always)]
-pub(crate) fn within_limit(generation: u32, limit: u8, f: &Facts, len: u64) -> Charge {
+pub(crate) fn within_limit(
+    ctx: &XdpContext,
+    generation: u32,
+    limit: u8,
+    f: &Facts,
+    len: u64,
+) -> Charge {
     if limit as u32 >= MAX_LIMITS {
         return Charge::Corrupt;
     }
@@ -67,7 +90,10 @@ pub(crate) fn within_limit(generation: u32, limit: u8, f: &Facts, len: u64) -> C
     } else {
         cfg.prefix6
     } as u32;
-    let key = BucketKey::new(cfg.id, f.family, masked(&f.saddr, prefix));
+    let Some(saddr) = source(ctx, f) else {
+        return Charge::Within;
+    };
+    let key = BucketKey::new(cfg.id, f.family, masked(&saddr, prefix));
     let b = match BUCKETS.get_ptr_mut(&key) {
         Some(b) => b,
         None => {

@@ -41,7 +41,7 @@ use xdpguard_abi::*;
 
 use eval::{classify, malformed};
 use limit::{within_limit, Charge};
-use parse::{frame_len, parse};
+use parse::{frame_len, parse, Facts};
 use sample::sample;
 
 // Names and sizes must equal `xdpguard_abi::MAPS`; xdpguard-skel checks them.
@@ -68,7 +68,7 @@ static BUCKETS: LruHashMap<BucketKey, Bucket> = LruHashMap::with_max_entries(BUC
 #[map(name = "xdpg_ifaces")]
 static IFACES: HashMap<u32, u32> = HashMap::with_max_entries(IFACES_MAX, 0);
 #[map(name = "xdpg_stats")]
-static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STAT_COUNT, 0);
+static STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(STAT_SLOTS, 0);
 #[map(name = "xdpg_rule_stats")]
 static RULE_STATS: PerCpuArray<Counter> = PerCpuArray::with_max_entries(MAX_RULE_IDS, 0);
 #[map(name = "xdpg_samples")]
@@ -78,48 +78,24 @@ static IF_STATS: PerCpuArray<IfCounters> = PerCpuArray::with_max_entries(IF_STAT
 #[map(name = "xdpg_if_hash")]
 static IF_HASH: PerCpuHashMap<u32, IfCounters> = PerCpuHashMap::with_max_entries(IF_HASH_MAX, 0);
 #[map(name = "xdpg_scratch")]
-static SCRATCH: PerCpuArray<Facts> = PerCpuArray::with_max_entries(1, 0);
+static SCRATCH: PerCpuArray<SampleBudget> = PerCpuArray::with_max_entries(1, 0);
 // The scratch map's value size comes from the ABI (checked by the skeleton).
-const _: () = assert!(core::mem::size_of::<Facts>() == SCRATCH_SIZE as usize);
+const _: () = assert!(core::mem::size_of::<SampleBudget>() == SCRATCH_SIZE as usize);
 
 /// Rule id meaning "no rule" (default policy, malformed, ...).
 const NO_RULE: u32 = u32::MAX;
 
-/// What the parser learnt about a frame. Arrays first and 8-byte aligned,
-/// MACs padded to 8 bytes: zeroing it is then plain stores, not a `memset`
-/// call (which BPF cannot make).
+/// The drop-sampling budget of one CPU, kept across packets in the
+/// per-CPU scratch map (see `sample`).
 #[repr(C, align(8))]
-struct Facts {
-    saddr: [u8; 16],
-    daddr: [u8; 16],
-    eth_src: [u8; 8],
-    eth_dst: [u8; 8],
-    sport: u16,
-    dport: u16,
-    /// ICMP `type << 8 | code`.
-    icmp: u16,
-    /// 4, 6, or 0 for a non-IP frame.
-    family: u8,
-    /// Upper-layer protocol (after IPv6 extension headers).
-    proto: u8,
-    /// The L4 fields rules read are present: the ports (first 4 bytes of
-    /// TCP or UDP) or the ICMP type and code (first 2 bytes).
-    l4: u8,
-    /// The L4 header is cut short (within the frame or the IP length) or
-    /// invalid (TCP data offset below 5); the fields above may be there.
-    l4_bad: u8,
-    /// A non-first fragment.
-    fragment: u8,
-    /// A first fragment of several (offset 0, more fragments follow).
-    first_fragment: u8,
-    /// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
-    essential: u8,
-    /// A TCP SYN without ACK.
-    syn: u8,
-    /// Sampling token bucket of this CPU (kept across packets).
-    sample_last_ns: u64,
-    sample_tokens: u64,
-    _pad: [u8; SCRATCH_SIZE as usize - 80],
+struct SampleBudget {
+    /// Start of the current one-second window (`bpf_ktime_get_ns`).
+    window_ns: u64,
+    /// Samples left in the window.
+    left: u32,
+    /// Drops not sampled since the budget ran out.
+    missed: u32,
+    _pad: [u8; SCRATCH_SIZE as usize - 16],
 }
 
 /// The outcome of classification.
@@ -141,39 +117,16 @@ pub fn xdpguard(ctx: XdpContext) -> u32 {
     let Some(cfg) = CONFIG.get(generation) else {
         return xdp_action::XDP_ABORTED;
     };
-    // Parse results live in per-CPU scratch space, not on the stack; every
-    // field the parser may skip is reset here.
-    let Some(f) = SCRATCH.get_ptr_mut(0) else {
-        return xdp_action::XDP_ABORTED;
-    };
-    // SAFETY: a per-CPU array lookup returns this CPU's value, which no one
-    // else touches while this program runs here (XDP runs with preemption
-    // off); `Facts` is integers and byte arrays, valid for any bit pattern.
-    let f = unsafe { &mut *f };
-    f.saddr = [0; 16];
-    f.daddr = [0; 16];
-    f.eth_src = [0; 8];
-    f.eth_dst = [0; 8];
-    f.sport = 0;
-    f.dport = 0;
-    f.icmp = 0;
-    f.family = 0;
-    f.proto = 0;
-    f.l4 = 0;
-    f.l4_bad = 0;
-    f.fragment = 0;
-    f.first_fragment = 0;
-    f.essential = 0;
-    f.syn = 0;
-    let decision = if corrupt {
-        Decision::corrupt()
+    let ifindex = ingress_ifindex(&ctx);
+    let (decision, f) = if corrupt {
+        (Decision::corrupt(), None)
     } else {
-        match parse(&ctx, f) {
-            Some(()) => classify(&ctx, generation, cfg, f),
-            None => malformed(cfg),
+        match parse(&ctx) {
+            Some(f) => (classify(&ctx, ifindex, generation, cfg, &f), Some(f)),
+            None => (malformed(cfg), None),
         }
     };
-    finish(&ctx, generation, cfg, f, decision)
+    finish(&ctx, ifindex, generation, cfg, f.as_ref(), decision)
 }
 
 impl Decision {
@@ -234,12 +187,20 @@ fn count(map: &PerCpuArray<Counter>, index: u32, len: u64) {
 }
 
 /// Applies rate limiters and monitor mode, counts, returns the verdict.
+/// `f` is `None` for a frame that was not parsed (malformed, corrupt).
 #[inline(always)]
-fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d: Decision) -> u32 {
+fn finish(
+    ctx: &XdpContext,
+    ifindex: u32,
+    generation: u32,
+    cfg: &Config,
+    f: Option<&Facts>,
+    mut d: Decision,
+) -> u32 {
     let len = frame_len(ctx) as u64;
     // At most one limiter per packet: a limit rule's own, else the SYN
-    // guard for a TCP SYN, else the global limiter; only for packets that a
-    // rule or the default policy would pass.
+    // guard for a TCP SYN, else the global limiter; only for IP packets
+    // that a rule or the default policy would pass.
     // Link-essential frames that pass are charged like any other.
     let mut limiter = (LIMIT_NONE, REASON_RATE_LIMIT);
     if d.action == ACTION_LIMIT {
@@ -252,39 +213,45 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
     } else if matches!(
         d.reason,
         REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW | REASON_ESSENTIAL
-    ) && f.family != 0
-    {
-        if f.syn != 0 && cfg.syn_limit != LIMIT_NONE {
-            limiter = (cfg.syn_limit, REASON_SYN_FLOOD);
-        } else {
-            limiter = (cfg.global_limit, REASON_RATE_LIMIT);
+    ) {
+        if let Some(f) = f.filter(|f| f.family != 0) {
+            limiter = if f.syn && cfg.syn_limit != LIMIT_NONE {
+                (cfg.syn_limit, REASON_SYN_FLOOD)
+            } else {
+                (cfg.global_limit, REASON_RATE_LIMIT)
+            };
         }
     }
     if limiter.0 != LIMIT_NONE && d.action == ACTION_ALLOW {
-        match within_limit(generation, limiter.0, f, len) {
-            Charge::Within => {}
-            Charge::Over => d.deny(limiter.1),
-            Charge::Corrupt => d.deny(REASON_CORRUPT),
+        if let Some(f) = f {
+            match within_limit(ctx, generation, limiter.0, f, len) {
+                Charge::Within => {}
+                Charge::Over => d.deny(limiter.1),
+                Charge::Corrupt => d.deny(REASON_CORRUPT),
+            }
         }
     }
     if d.rule_id != NO_RULE {
         count(&RULE_STATS, d.rule_id, len);
     }
-    count(&STATS, d.reason, len);
+    let outcome = if d.action != ACTION_DENY {
+        OUTCOME_PASS
+    } else if cfg.monitor != 0 {
+        OUTCOME_MONITOR
+    } else {
+        OUTCOME_DROP
+    };
+    count(&STATS, stat_slot(d.reason, outcome), len);
     if d.action == ACTION_DENY {
-        sample(ctx, cfg, f, &d, len);
+        sample(ctx, ifindex, cfg, &d, len);
     }
-    if d.action == ACTION_DENY && cfg.monitor == 0 {
-        count(&STATS, STAT_DROP, len);
-        count_iface(ctx, true, len);
-        return xdp_action::XDP_DROP;
+    let drop = outcome == OUTCOME_DROP;
+    count_iface(ifindex, drop, len);
+    if drop {
+        xdp_action::XDP_DROP
+    } else {
+        xdp_action::XDP_PASS
     }
-    if d.action == ACTION_DENY {
-        count(&STATS, REASON_MONITOR, len);
-    }
-    count(&STATS, STAT_PASS, len);
-    count_iface(ctx, false, len);
-    xdp_action::XDP_PASS
 }
 
 /// Counts the verdict on the ingress interface: in the array
@@ -292,8 +259,7 @@ fn finish(ctx: &XdpContext, generation: u32, cfg: &Config, f: &mut Facts, mut d:
 /// hash `xdpg_if_hash`, where the first frame on an interface makes its
 /// entry.
 #[inline(always)]
-fn count_iface(ctx: &XdpContext, drop: bool, len: u64) {
-    let ifindex = ingress_ifindex(ctx);
+fn count_iface(ifindex: u32, drop: bool, len: u64) {
     let small = ifindex < IF_STATS_ARRAY;
     let entry = if small {
         IF_STATS.get_ptr_mut(ifindex)

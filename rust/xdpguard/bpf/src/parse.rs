@@ -3,12 +3,13 @@
 //! Header parsing: Ethernet, up to `MAX_VLAN_TAGS` VLAN tags, IPv4 with
 //! options, IPv6 with a bounded extension-header walk, then the L4 fields
 //! rules read, all within the length the IP header gives. Every packet
-//! access goes through `ptr_at`.
+//! access goes through `load`: one word-sized load per field group (no
+//! byte-by-byte copies), fields taken out of the word in registers. The
+//! addresses and MACs stay in the packet: `eval` loads them only when a
+//! rule needs them.
 
 use aya_ebpf::programs::XdpContext;
 use xdpguard_abi::*;
-
-use crate::Facts;
 
 const ETH_P_IP: u16 = 0x0800;
 const ETH_P_IPV6: u16 = 0x86dd;
@@ -24,150 +25,120 @@ const IPPROTO_FRAGMENT: u8 = 44;
 const IPPROTO_AH: u8 = 51;
 pub(crate) const IPPROTO_ICMPV6: u8 = 58;
 const IPPROTO_DSTOPTS: u8 = 60;
+/// Length of the Ethernet header.
+const ETH_HLEN: usize = 14;
+/// Length of the IPv6 header.
+const IPV6_HLEN: usize = 40;
+/// Offset of the source address in the IPv4 header (the destination
+/// follows).
+pub(crate) const IPV4_SADDR: usize = 12;
+/// Offset of the source address in the IPv6 header (the destination
+/// follows).
+pub(crate) const IPV6_SADDR: usize = 8;
 /// Offsets past this cannot be inside an XDP frame; checking it first keeps
 /// every variable packet offset bounded for the verifier.
 const MAX_OFFSET: usize = 8192;
-/// Returns a pointer to a `T` at `off` bytes into the packet, or `None` when
-/// the packet is too short. The only way this program touches packet memory.
+
+/// What the parser learnt about a frame (kept in registers and on the
+/// stack: a few words).
+pub(crate) struct Facts {
+    /// Offset of the IP header (0 for a non-IP frame).
+    pub(crate) l3: usize,
+    /// Source and destination port, host order.
+    pub(crate) sport: u16,
+    pub(crate) dport: u16,
+    /// ICMP `type << 8 | code`.
+    pub(crate) icmp: u16,
+    /// 4, 6, or 0 for a non-IP frame.
+    pub(crate) family: u8,
+    /// Upper-layer protocol (after IPv6 extension headers).
+    pub(crate) proto: u8,
+    /// The L4 fields rules read are present: the ports (first 4 bytes of
+    /// TCP or UDP) or the ICMP type and code (first 2 bytes).
+    pub(crate) l4: bool,
+    /// The L4 header is cut short (within the frame or the IP length) or
+    /// invalid (TCP data offset below 5); the fields above may be there.
+    pub(crate) l4_bad: bool,
+    /// A non-first fragment.
+    pub(crate) fragment: bool,
+    /// A first fragment of several (offset 0, more fragments follow).
+    pub(crate) first_fragment: bool,
+    /// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
+    pub(crate) essential: bool,
+    /// A TCP SYN without ACK.
+    pub(crate) syn: bool,
+}
+
+impl Facts {
+    /// Nothing known yet (a non-IP frame).
+    const NONE: Facts = Facts {
+        l3: 0,
+        sport: 0,
+        dport: 0,
+        icmp: 0,
+        family: 0,
+        proto: 0,
+        l4: false,
+        l4_bad: false,
+        fragment: false,
+        first_fragment: false,
+        essential: false,
+        syn: false,
+    };
+}
+
+/// An integer read straight out of the packet.
+///
+/// # Safety
+///
+/// Implementors are plain integers: valid for every bit pattern.
+pub(crate) unsafe trait Word: Copy {}
+// SAFETY: integers are valid for any bit pattern.
+unsafe impl Word for u8 {}
+// SAFETY: as above.
+unsafe impl Word for u16 {}
+// SAFETY: as above.
+unsafe impl Word for u32 {}
+
+/// The `T` at `off` bytes into the packet, in memory byte order (network
+/// order fields need `from_be`), or `None` when the packet is too short.
+/// The only way this program reads packet memory: one load of the word's
+/// size (BPF loads need no alignment from packet memory here).
 #[inline(always)]
-fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Option<*const T> {
+pub(crate) fn load<T: Word>(ctx: &XdpContext, off: usize) -> Option<T> {
     if off > MAX_OFFSET {
         return None;
     }
     let start = ctx.data();
-    let end = ctx.data_end();
-    if start + off + core::mem::size_of::<T>() > end {
+    if start + off + core::mem::size_of::<T>() > ctx.data_end() {
         return None;
     }
-    Some((start + off) as *const T)
+    // SAFETY: the check above keeps the `T` at `start + off` inside the
+    // packet, which stays valid for the whole run; `read_unaligned` needs
+    // no alignment and every bit pattern is a valid `T: Word`.
+    Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
 }
 
-/// A header as it lies in the packet, copied out by [`read`].
-///
-/// # Safety
-///
-/// Implementors are `repr(C)` structs of bytes and byte arrays: alignment
-/// 1 (packet offsets need not be aligned) and valid for every bit pattern.
-unsafe trait Header: Copy {}
-
-/// Ethernet header.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct EthHdr {
-    dst: [u8; 6],
-    src: [u8; 6],
-    proto: [u8; 2],
-}
-
-/// 802.1Q / 802.1ad tag (after the MACs: TCI, then the inner EtherType).
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct VlanHdr {
-    tci: [u8; 2],
-    proto: [u8; 2],
-}
-
-/// IPv4 header without options.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Ipv4Hdr {
-    version_ihl: u8,
-    tos: u8,
-    total_len: [u8; 2],
-    id: [u8; 2],
-    frag_off: [u8; 2],
-    ttl: u8,
-    proto: u8,
-    check: [u8; 2],
-    saddr: [u8; 4],
-    daddr: [u8; 4],
-}
-
-/// IPv6 header.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct Ipv6Hdr {
-    version_flow: [u8; 4],
-    payload_len: [u8; 2],
-    next: u8,
-    hop_limit: u8,
-    saddr: [u8; 16],
-    daddr: [u8; 16],
-}
-
-/// The start of an IPv6 extension header (hop-by-hop, routing,
-/// destination options, AH): next header and length.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct ExtHdr {
-    next: u8,
-    len: u8,
-}
-
-/// IPv6 fragment header.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct FragHdr {
-    next: u8,
-    reserved: u8,
-    frag_off: [u8; 2],
-    id: [u8; 4],
-}
-
-/// The ports at the start of TCP and UDP.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct PortsHdr {
-    source: [u8; 2],
-    dest: [u8; 2],
-}
-
-/// TCP bytes 12 and 13: data offset and flags.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct TcpFlags {
-    doff: u8,
-    flags: u8,
-}
-
-/// The start of ICMP and ICMPv6.
-#[repr(C)]
-#[derive(Clone, Copy)]
-struct IcmpHdr {
-    icmp_type: u8,
-    code: u8,
-}
-
-/// Declares the header views [`Header`]s.
-macro_rules! headers {
-    ($($t:ty),*) => {
-        $(
-            // SAFETY: each is repr(C) of `u8` and `[u8; N]` fields only
-            // (alignment 1, checked below; any bit pattern is valid).
-            unsafe impl Header for $t {}
-            const _: () = assert!(core::mem::align_of::<$t>() == 1);
-        )*
-    };
-}
-headers!(EthHdr, VlanHdr, Ipv4Hdr, Ipv6Hdr, ExtHdr, FragHdr, PortsHdr, TcpFlags, IcmpHdr);
-
-const _: () = {
-    assert!(core::mem::size_of::<EthHdr>() == 14);
-    assert!(core::mem::size_of::<VlanHdr>() == 4);
-    assert!(core::mem::size_of::<Ipv4Hdr>() == 20);
-    assert!(core::mem::size_of::<Ipv6Hdr>() == 40);
-    assert!(core::mem::size_of::<FragHdr>() == 8);
-};
-
-/// Copies the header at `off` out of the packet; `None` when the packet
-/// is too short.
+/// The MAC address at `off` (0: destination, 6: source): one 16-bit and
+/// one 32-bit load after one bounds check.
 #[inline(always)]
-fn read<T: Header>(ctx: &XdpContext, off: usize) -> Option<T> {
-    let p = ptr_at::<T>(ctx, off)?;
-    // SAFETY: `ptr_at` checked that a `T` at `p` lies inside the packet,
-    // which stays valid for the whole run; `T: Header` has alignment 1 and
-    // every bit pattern is valid.
-    Some(unsafe { *p })
+pub(crate) fn load_mac(ctx: &XdpContext, off: usize) -> Option<[u8; 6]> {
+    if off > MAX_OFFSET {
+        return None;
+    }
+    let start = ctx.data();
+    if start + off + 6 > ctx.data_end() {
+        return None;
+    }
+    // SAFETY: the check above keeps the 6 bytes at `start + off` inside
+    // the packet, valid for the whole run; unaligned integer reads.
+    let (a, b) = unsafe {
+        (
+            core::ptr::read_unaligned((start + off) as *const u16).to_le_bytes(),
+            core::ptr::read_unaligned((start + off + 2) as *const u32).to_le_bytes(),
+        )
+    };
+    Some([a[0], a[1], b[0], b[1], b[2], b[3]])
 }
 
 /// The frame's length (a number: comparing with it needs no packet bound).
@@ -176,110 +147,127 @@ pub(crate) fn frame_len(ctx: &XdpContext) -> usize {
     ctx.data_end() - ctx.data()
 }
 
+/// Bytes 2 and 3 of a word as loaded, a network-order 16-bit field.
 #[inline(always)]
-fn be16(b: [u8; 2]) -> u16 {
-    u16::from_be_bytes(b)
+fn hi16(w: u32) -> u16 {
+    u16::from_be((w >> 16) as u16)
 }
 
-/// Parses the frame into `f`. `None`: malformed at L2 or L3.
+/// Bytes 0 and 1 of a word as loaded, a network-order 16-bit field.
 #[inline(always)]
-pub(crate) fn parse(ctx: &XdpContext, f: &mut Facts) -> Option<()> {
-    let eth = read::<EthHdr>(ctx, 0)?;
-    f.eth_dst[..6].copy_from_slice(&eth.dst);
-    f.eth_src[..6].copy_from_slice(&eth.src);
-    let mut proto = be16(eth.proto);
-    let mut off = core::mem::size_of::<EthHdr>();
-    // Up to MAX_VLAN_TAGS tags; a third is malformed.
+fn lo16(w: u32) -> u16 {
+    u16::from_be(w as u16)
+}
+
+/// Parses the frame. `None`: malformed at L2 or L3.
+#[inline(always)]
+pub(crate) fn parse(ctx: &XdpContext) -> Option<Facts> {
+    let mut f = Facts::NONE;
+    let mut proto = u16::from_be(load::<u16>(ctx, 12)?);
+    let mut off = ETH_HLEN;
+    // Up to MAX_VLAN_TAGS tags; a third is malformed. A tag is the TCI,
+    // then the inner EtherType.
     for _ in 0..MAX_VLAN_TAGS {
         if proto != ETH_P_8021Q && proto != ETH_P_8021AD {
             break;
         }
-        let tag = read::<VlanHdr>(ctx, off)?;
-        proto = be16(tag.proto);
-        off += core::mem::size_of::<VlanHdr>();
+        proto = u16::from_be(load::<u16>(ctx, off + 2)?);
+        off += 4;
     }
     match proto {
-        ETH_P_8021Q | ETH_P_8021AD => None,
-        ETH_P_IP => parse_ipv4(ctx, off, f),
-        ETH_P_IPV6 => parse_ipv6(ctx, off, f),
-        ETH_P_ARP => {
-            f.essential = 1;
-            Some(())
-        }
-        _ => Some(()),
+        ETH_P_8021Q | ETH_P_8021AD => return None,
+        ETH_P_IP => parse_ipv4(ctx, off, &mut f)?,
+        ETH_P_IPV6 => parse_ipv6(ctx, off, &mut f)?,
+        ETH_P_ARP => f.essential = true,
+        _ => {}
     }
+    Some(f)
 }
 
 #[inline(always)]
 fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
-    let ip = read::<Ipv4Hdr>(ctx, off)?;
-    let ihl = (ip.version_ihl & 0x0f) as usize * 4;
-    let total = be16(ip.total_len) as usize;
-    if ip.version_ihl >> 4 != 4 || ihl < 20 || total < ihl {
+    // Version and IHL, TOS, total length | id, fragment offset | TTL,
+    // protocol, checksum.
+    let w0 = load::<u32>(ctx, off)?;
+    let w1 = load::<u32>(ctx, off + 4)?;
+    let w2 = load::<u32>(ctx, off + 8)?;
+    // The addresses must be there too (eval loads them).
+    load::<u32>(ctx, off + IPV4_SADDR + 4)?;
+    let version_ihl = w0 as u8;
+    let ihl = (version_ihl & 0x0f) as usize * 4;
+    let total = hi16(w0) as usize;
+    if version_ihl >> 4 != 4 || ihl < 20 || total < ihl {
         return None;
     }
     // The options and the whole datagram the header announces must be
     // there (the frame may be longer: Ethernet padding).
-    ptr_at::<u8>(ctx, off + ihl - 1)?;
+    load::<u8>(ctx, off + ihl - 1)?;
     if off + total > frame_len(ctx) {
         return None;
     }
+    f.l3 = off;
     f.family = FAMILY_V4;
-    f.proto = ip.proto;
-    f.saddr[..4].copy_from_slice(&ip.saddr);
-    f.daddr[..4].copy_from_slice(&ip.daddr);
-    let frag = be16(ip.frag_off);
+    f.proto = (w2 >> 8) as u8;
+    let frag = hi16(w1);
     if frag & 0x1fff != 0 {
-        f.fragment = 1;
+        f.fragment = true;
         return Some(());
     }
-    f.first_fragment = (frag & 0x2000 != 0) as u8;
+    f.first_fragment = frag & 0x2000 != 0;
     parse_l4(ctx, off + ihl, off + total, f);
     Some(())
 }
 
 #[inline(always)]
 fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
-    let ip = read::<Ipv6Hdr>(ctx, off)?;
-    if ip.version_flow[0] >> 4 != 6 {
+    // Version, traffic class, flow label | payload length, next header,
+    // hop limit.
+    let w0 = load::<u32>(ctx, off)?;
+    let w1 = load::<u32>(ctx, off + 4)?;
+    // The addresses must be there (eval loads them): the header's end.
+    load::<u32>(ctx, off + IPV6_HLEN - 4)?;
+    if (w0 as u8) >> 4 != 6 {
         return None;
     }
     // The payload the header announces must be there.
-    let end = off + 40 + be16(ip.payload_len) as usize;
+    let end = off + IPV6_HLEN + lo16(w1) as usize;
     if end > frame_len(ctx) {
         return None;
     }
+    f.l3 = off;
     f.family = FAMILY_V6;
-    f.saddr = ip.saddr;
-    f.daddr = ip.daddr;
-    let mut next = ip.next;
-    let mut off = off + 40;
+    let mut next = (w1 >> 16) as u8;
+    let mut off = off + IPV6_HLEN;
     for _ in 0..MAX_EXT_HDRS {
         match next {
             IPPROTO_HOPOPTS | IPPROTO_ROUTING | IPPROTO_DSTOPTS => {
-                let h = read::<ExtHdr>(ctx, off)?;
-                next = h.next;
-                off += (h.len as usize + 1) * 8;
+                // Next header, length in 8-byte units less one.
+                let h = load::<u16>(ctx, off)?;
+                next = h as u8;
+                off += ((h >> 8) as usize + 1) * 8;
             }
             IPPROTO_AH => {
-                let h = read::<ExtHdr>(ctx, off)?;
-                next = h.next;
-                off += (h.len as usize + 2) * 4;
+                // Next header, length in 4-byte units less two.
+                let h = load::<u16>(ctx, off)?;
+                next = h as u8;
+                off += ((h >> 8) as usize + 2) * 4;
             }
             IPPROTO_FRAGMENT => {
-                let h = read::<FragHdr>(ctx, off)?;
-                next = h.next;
-                off += core::mem::size_of::<FragHdr>();
+                // Next header, reserved, fragment offset and flags | id.
+                let h = load::<u32>(ctx, off)?;
+                load::<u32>(ctx, off + 4)?;
+                next = h as u8;
+                off += 8;
                 if off > end {
                     return None;
                 }
-                let frag = be16(h.frag_off);
+                let frag = hi16(h);
                 if frag >> 3 != 0 {
                     f.proto = next;
-                    f.fragment = 1;
+                    f.fragment = true;
                     return Some(());
                 }
-                f.first_fragment = (frag & 1) as u8;
+                f.first_fragment = frag & 1 != 0;
             }
             _ => break,
         }
@@ -316,31 +304,31 @@ fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
         _ => return,
     };
     if avail < need {
-        f.l4_bad = 1;
+        f.l4_bad = true;
     }
     match f.proto {
         IPPROTO_TCP | IPPROTO_UDP => {
             if avail < 4 {
                 return;
             }
-            let Some(h) = read::<PortsHdr>(ctx, off) else {
-                f.l4_bad = 1;
+            let Some(ports) = load::<u32>(ctx, off) else {
+                f.l4_bad = true;
                 return;
             };
-            f.sport = be16(h.source);
-            f.dport = be16(h.dest);
-            f.l4 = 1;
+            f.sport = lo16(ports);
+            f.dport = hi16(ports);
+            f.l4 = true;
             if f.proto == IPPROTO_UDP {
-                f.essential = ((f.family == FAMILY_V4 && f.dport == 68)
-                    || (f.family == FAMILY_V6 && f.dport == 546))
-                    as u8;
+                f.essential = (f.family == FAMILY_V4 && f.dport == 68)
+                    || (f.family == FAMILY_V6 && f.dport == 546);
             } else if avail >= 20 {
-                if let Some(t) = read::<TcpFlags>(ctx, off + 12) {
-                    let doff = (t.doff >> 4) as usize * 4;
+                // Data offset (high nibble), then the flags.
+                if let Some(t) = load::<u16>(ctx, off + 12) {
+                    let doff = ((t as u8) >> 4) as usize * 4;
                     if doff < 20 || doff > avail {
-                        f.l4_bad = 1;
+                        f.l4_bad = true;
                     }
-                    f.syn = (t.flags & 0x12 == 0x02) as u8;
+                    f.syn = (t >> 8) as u8 & 0x12 == 0x02;
                 }
             }
         }
@@ -348,16 +336,17 @@ fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
             if avail < 2 {
                 return;
             }
-            let Some(h) = read::<IcmpHdr>(ctx, off) else {
-                f.l4_bad = 1;
+            // Type, then code: `icmp_value` is the pair in network order.
+            let Some(tc) = load::<u16>(ctx, off) else {
+                f.l4_bad = true;
                 return;
             };
-            f.icmp = icmp_value(h.icmp_type, h.code);
-            f.l4 = 1;
-            f.essential = (f.family == FAMILY_V6
+            let icmp_type = tc as u8;
+            f.icmp = icmp_value(icmp_type, (tc >> 8) as u8);
+            f.l4 = true;
+            f.essential = f.family == FAMILY_V6
                 && f.proto == IPPROTO_ICMPV6
-                && ((130..=137).contains(&h.icmp_type) || h.icmp_type == 143))
-                as u8;
+                && ((130..=137).contains(&icmp_type) || icmp_type == 143);
         }
     }
 }

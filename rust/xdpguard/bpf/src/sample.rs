@@ -6,53 +6,62 @@
 use aya_ebpf::{helpers::bpf_ktime_get_ns, helpers::gen::bpf_xdp_load_bytes, programs::XdpContext};
 use xdpguard_abi::*;
 
-use crate::{ingress_ifindex, Decision, Facts, SAMPLES};
+use crate::{Decision, SAMPLES, SCRATCH};
 
-/// Tokens after `elapsed` ns at `rate` per second, capped at `full` (the
-/// sampling budget). The product `elapsed * rate` is only formed below the
-/// fill time, where it is below `full`, so it cannot overflow.
+/// Drops after the budget ran out whose clock is read one by one; past
+/// them, only every `MISS_STRIDE`th is (a flood then reads the clock on
+/// a small fraction of its drops).
+const MISS_CHECKS: u32 = 64;
+/// See `MISS_CHECKS` (a power of two).
+const MISS_STRIDE: u32 = 64;
+const _: () = assert!(MISS_STRIDE.is_power_of_two());
+
+/// Whether this drop may be sampled: at most `rate` per one-second
+/// window of this CPU, windows starting at the first sample after the
+/// previous one ended. The clock is read for a sample (its time stamp)
+/// and, once the window's budget is spent, for the first `MISS_CHECKS`
+/// drops and then every `MISS_STRIDE`th, to notice the window's end; a
+/// drop that is not sampled costs no clock read otherwise. Returns the
+/// time to stamp the sample with.
 #[inline(always)]
-fn refill(tokens: u64, elapsed: u64, rate: u64, full: u64) -> u64 {
-    // `checked_div`, not `/`: at opt-level 0 a division keeps its call to
-    // the divide-by-zero panic, which BPF cannot make.
-    let fill = match full.checked_div(rate) {
-        Some(fill) => fill,
-        None => return full,
-    };
-    if elapsed >= fill {
-        return full;
+fn take(rate: u32) -> Option<u64> {
+    const NS: u64 = 1_000_000_000;
+    let b = SCRATCH.get_ptr_mut(0)?;
+    // SAFETY: a per-CPU array lookup returns this CPU's value, which no
+    // one else touches while this program runs here (XDP runs with
+    // preemption off); the budget is integers, valid for any bit pattern.
+    let b = unsafe { &mut *b };
+    if b.left > 0 {
+        b.left -= 1;
+        // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no
+        // preconditions.
+        return Some(unsafe { bpf_ktime_get_ns() });
     }
-    let t = tokens + elapsed * rate;
-    if t > full {
-        full
-    } else {
-        t
+    b.missed = b.missed.wrapping_add(1);
+    if b.missed > MISS_CHECKS && b.missed & (MISS_STRIDE - 1) != 0 {
+        return None;
     }
+    // SAFETY: as above.
+    let now = unsafe { bpf_ktime_get_ns() };
+    if now.wrapping_sub(b.window_ns) < NS && b.window_ns != 0 {
+        return None;
+    }
+    b.window_ns = now;
+    b.left = rate - 1;
+    b.missed = 0;
+    Some(now)
 }
 
 /// Puts the start of a dropped frame into the sample ring buffer, at most
 /// `cfg.sample_rate` per second on this CPU.
 #[inline(always)]
-pub(crate) fn sample(ctx: &XdpContext, cfg: &Config, f: &mut Facts, d: &Decision, len: u64) {
+pub(crate) fn sample(ctx: &XdpContext, ifindex: u32, cfg: &Config, d: &Decision, len: u64) {
     if cfg.sample_rate == 0 {
         return;
     }
-    const NS: u64 = 1_000_000_000;
-    // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no preconditions.
-    let now = unsafe { bpf_ktime_get_ns() };
-    let rate = cfg.sample_rate as u64;
-    let t = refill(
-        f.sample_tokens,
-        now.saturating_sub(f.sample_last_ns),
-        rate,
-        rate * NS,
-    );
-    f.sample_last_ns = now;
-    if t < NS {
-        f.sample_tokens = t;
+    let Some(now) = take(cfg.sample_rate as u32) else {
         return;
-    }
-    f.sample_tokens = t - NS;
+    };
     let Some(mut entry) = SAMPLES.reserve::<Sample>(0) else {
         return;
     };
@@ -78,7 +87,7 @@ pub(crate) fn sample(ctx: &XdpContext, cfg: &Config, f: &mut Facts, d: &Decision
     // SAMPLE_CAPTURE) bytes of the frame into `data`, which has that room.
     unsafe {
         (*s).ts_ns = now;
-        (*s).ifindex = ingress_ifindex(ctx);
+        (*s).ifindex = ifindex;
         (*s).rule_id = d.rule_id;
         (*s).reason = d.reason;
         (*s).len = len as u32;
