@@ -59,7 +59,7 @@ SKEL := rust/xdpguard/skel_generated.rs
 MODULE := rust/xdpguard/xdpguard.ko
 
 .PHONY: all setup kernel bpf skel module modules cli test host-test selftests demo \
-	difftest bench bench-smoke import-bench rust-analyzer clean distclean \
+	difftest bench bench-smoke icount-check icount-baseline import-bench rust-analyzer clean distclean \
 	install install-cli install-module uninstall dkms-src deb \
 	pkg-test install-test dkms-test intree-test \
 	kernel-debug module-debug test-debug stress limiter-test opt-levels
@@ -77,6 +77,7 @@ setup:
 # (scripts/check-build-tools.sh; check-toolchain.sh for KDIR). The goals
 # that boot the VM, benchmark or package run the bootstrap first.
 SETUP_GOALS := setup demo test host-test selftests limiter-test difftest bench bench-smoke \
+	icount-check icount-baseline \
 	import-bench stress test-debug kernel-debug module-debug opt-levels \
 	pkg-test install-test dkms-test intree-test deb dkms-src
 NEED_SETUP := $(if $(filter $(SETUP_GOALS),$(MAKECMDGOALS)),setup)
@@ -168,8 +169,26 @@ difftest: module cli
 		selftests/run_kselftest.sh xdpguard_difftest.sh
 
 # CI's entry point (.ci/run): host tests, every kselftest (stress tests at
-# smoke size, the benchmark suite's smoke run) and the packaging tests.
-test: host-test selftests limiter-test pkg-test
+# smoke size, the benchmark suite's smoke run), the regression check of the
+# program's instructions per packet and the packaging tests.
+test: host-test selftests limiter-test icount-check pkg-test
+
+# The regression check of the program's cost (selftests/xdpguard_icount.sh,
+# Documentation/performance.rst): instructions per packet of a fixed set of
+# frames and rule sets under QEMU's instruction counting, against
+# selftests/icount-baseline.csv; fails on growth above 2 %. make selftests
+# skips it (no icount there). icount-baseline rewrites the baseline from a
+# run: do it in the commit that changes the program's cost, and say why.
+ICOUNT_VM := qemu/run.sh --icount --smp 1 --timeout 900
+icount-check: module cli
+	$(ICOUNT_VM) --name icount -- selftests/run_kselftest.sh xdpguard_icount.sh
+
+icount-baseline: module cli
+	XDPGUARD_BENCH_PARTS=prog XDPGUARD_BENCH_ARGS=--fixed $(ICOUNT_VM) --name icount-baseline -- scripts/bench.sh
+	{ echo "# xdpguard-bench --fixed under qemu/run.sh --icount --smp 1 (make icount-baseline), $$(date -u +%F)," \
+		"commit $$(git rev-parse --short HEAD)$$(git diff --quiet HEAD -- rust || echo ' with uncommitted changes in rust/')," \
+		"kernel $$(basename $(KDIR))"; cat build/vm/icount-baseline/bench.csv; } >selftests/icount-baseline.csv
+	@echo "wrote selftests/icount-baseline.csv; commit it with the change that moved the figures, saying why"
 
 # The whole kselftest suite on the debug kernel, then two kmemleak scans:
 # any splat (KASAN, lockdep, ...) or suspected leak fails the run. The
@@ -202,33 +221,47 @@ stress: module cli
 		selftests/run_kselftest.sh $(STRESS_PROGS)
 endif
 
-# The benchmark (not a test): xdpguard-bench (per-packet ns of the program)
-# and the side-by-side suite (pktgen through a veth into xdpguard, xdp-filter,
-# nftables, iptables, ipset and no filter at BENCH_SIZES deny entries).
-# Tables on the console; table.txt, CSV and plots in build/bench/. The rule
-# sets are generated on the host (fast) into build/bench/rules/.
+# The benchmark (not a test): xdpguard-bench (the program's cost per
+# packet) and the side-by-side suite (pktgen through a veth into xdpguard,
+# xdp-filter, nftables, iptables, ipset and no filter at BENCH_SIZES deny
+# entries). Tables on the console; table.txt, CSV and plots in build/bench/.
+# The rule sets are generated on the host (fast) into build/bench/rules/.
+# BENCH_MODE=icount (default): one vCPU under QEMU's instruction counting,
+# figures in instructions (exact, repeatable; cache misses do not show);
+# BENCH_MODE=timing: the accelerator qemu/accel.sh picks (KVM where it
+# works), figures in ns (Documentation/performance.rst).
+BENCH_MODE ?= icount
+ifeq ($(BENCH_MODE),timing)
+BENCH_VM :=
+BENCH_PROG_ARGS ?= --runs 3 --xdp-filter-max 100
+else ifeq ($(BENCH_MODE),icount)
+BENCH_VM := --icount --smp 1
+BENCH_PROG_ARGS ?= --xdp-filter-max 100
+else
+$(error BENCH_MODE=$(BENCH_MODE): icount or timing)
+endif
 PYTHON ?= /usr/bin/python3
 BENCH_SIZES ?= 1,100,10000,1000000
 BENCH_DURATION ?= 1.5
 BENCH_REPS ?= 3
 BENCH_LOAD_TIMEOUT ?= 90
-BENCH_PROG_ARGS ?= --runs 3 --xdp-filter-max 100
 BENCH_SUITE_ARGS = --sizes $(BENCH_SIZES) --duration $(BENCH_DURATION) --reps $(BENCH_REPS) \
 	--load-timeout $(BENCH_LOAD_TIMEOUT) --rules build/bench/rules
-BENCH_ACCEL = $(shell qemu/accel.sh $$(scripts/build-kernel.sh --print-kdir)/arch/x86/boot/bzImage)
+BENCH_ACCEL = $(if $(BENCH_VM),tcg-icount,$(shell qemu/accel.sh $$(scripts/build-kernel.sh --print-kdir)/arch/x86/boot/bzImage))
 bench: module cli
 	$(PYTHON) scripts/bench-rules.py build/bench/rules $(subst $(comma), ,$(BENCH_SIZES))
 	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) XDPGUARD_BENCH_ARGS="$(BENCH_PROG_ARGS)" \
 	XDPGUARD_BENCH_SUITE_ARGS="$(BENCH_SUITE_ARGS)" \
-		qemu/run.sh --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
+		qemu/run.sh $(BENCH_VM) --name bench --mem 4G --timeout 7200 -- scripts/bench.sh
 	@mkdir -p build/bench && cp build/vm/bench/bench.csv build/bench/prog.csv
 	$(PYTHON) scripts/bench-report.py build/vm/bench/suite build/bench
 
-# A quick run of the suite that asserts every contender's verdicts (the
-# kselftest xdpguard_bench_suite.sh; also part of make selftests).
+# Quick runs of both that assert every frame's and every contender's
+# verdicts (the kselftests xdpguard_bench.sh and xdpguard_bench_suite.sh;
+# also part of make selftests, there without icount).
 bench-smoke: module cli
-	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) qemu/run.sh --name bench-smoke --timeout 900 -- \
-		selftests/run_kselftest.sh xdpguard_bench_suite.sh
+	XDPGUARD_BENCH_ACCEL=$(BENCH_ACCEL) qemu/run.sh $(BENCH_VM) --name bench-smoke --timeout 900 -- \
+		selftests/run_kselftest.sh xdpguard_bench.sh xdpguard_bench_suite.sh
 
 # Times `xdpguard import` of 100 000 and 1 000 000 CIDRs in the VM (not a test).
 import-bench: module cli

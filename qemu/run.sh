@@ -11,7 +11,8 @@
 #                    -- COMMAND [ARGS...]
 #
 # COMMAND runs as root in the guest, from the repository's top directory,
-# with the host's XDPGUARD_* environment variables.
+# with the host's XDPGUARD_* environment variables, and XDPGUARD_ICOUNT=1
+# under --icount (tools then report instructions, not ns).
 # Results go to $XDPGUARD_OUT (default build/vm/NAME): console.log,
 # dmesg.txt, exit-code. The run fails when the command fails, when the VM
 # does not finish within the timeout, or when the guest kernel logged any
@@ -59,10 +60,13 @@ OUT=$(cd "$OUT" && pwd)
 	echo "cd $(printf '%q' "$ROOT")"
 	printf 'export PATH=%q\n' "$HOME/.cargo/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 	printf 'export XDPGUARD_VM=1 HOME=/tmp TERM=dumb\n'
-	# XDPGUARD_* settings (test sizes, paths) carry over into the guest.
+	# XDPGUARD_* settings (test sizes, paths) carry over into the guest;
+	# XDPGUARD_ICOUNT=1 says the guest clock counts instructions (--icount)
+	# and is set by this script only.
 	while IFS= read -r var; do
 		printf 'export %q\n' "$var"
-	done < <(env | grep '^XDPGUARD_' || true)
+	done < <(env | grep '^XDPGUARD_' | grep -v '^XDPGUARD_ICOUNT=' || true)
+	[[ -z "$ICOUNT" ]] || printf 'export XDPGUARD_ICOUNT=1\n'
 	printf '%q ' "$@"
 	echo
 } >"$OUT/cmd.sh"

@@ -69,7 +69,11 @@ def main(vmdir, outdir):
     out.append(f"guest: {meta.get('guest_cpus')} vCPUs, kernel {meta.get('guest_kernel')}, QEMU accelerator: {accel.upper()}")
     out.append(f"traffic: pktgen, 64-byte IPv4/UDP, native XDP redirect hop, into the guarded veth; {meta.get('duration')} s per measurement, "
                f"median of {meta.get('reps')}; rule-set load timeout {meta.get('load_timeout')} s")
-    if accel != "kvm":
+    if accel == "tcg-icount":
+        out.append("NOTE: under QEMU instruction counting the guest clock advances 1 ns per instruction: a")
+        out.append("      rate is frames per 10^9 guest instructions and ns are instructions (exact, repeatable;")
+        out.append("      cache misses do not show); load times are by that clock too, not wall time.")
+    elif accel != "kvm":
         out.append("NOTE: under QEMU TCG (no KVM) every instruction is emulated: absolute packet rates and")
         out.append("      ns are NOT meaningful; the ratios between contenders measured in this run are.")
     out.append("")
@@ -191,7 +195,8 @@ def plots(outdir, sizes, contenders, get, status, accel):
     except ImportError:
         print("bench-report: no matplotlib (python3-matplotlib): no plots")
         return
-    note = "" if accel == "kvm" else " (QEMU TCG: compare ratios, not absolute values)"
+    note = {"kvm": "", "tcg-icount": " (QEMU icount: per 10^9 instructions)"}.get(
+        accel, " (QEMU TCG: compare ratios, not absolute values)")
     for name, field, ylabel, scale in [("throughput", "pps", "kpps (frames per second / 1000)", 1e-3),
                                        ("cpu", "cpu_ns", "CPU ns per frame", 1.0)]:
         fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)

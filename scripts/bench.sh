@@ -3,9 +3,10 @@
 #
 # Runs inside the test VM (make bench), in two parts; results go to the VM's
 # output directory (build/vm/bench/ on the host):
-#   prog   xdpguard-bench: ns per packet of the XDP program alone by
-#          BPF_PROG_TEST_RUN, against a bare XDP_PASS program and xdp-filter
-#          (bench.csv). XDPGUARD_BENCH_ARGS adds options.
+#   prog   xdpguard-bench: the XDP program's cost per packet alone by
+#          BPF_PROG_TEST_RUN (instructions under qemu/run.sh --icount, which
+#          sets XDPGUARD_ICOUNT=1; else ns), against a bare XDP_PASS program
+#          and xdp-filter (bench.csv). XDPGUARD_BENCH_ARGS adds options.
 #   suite  scripts/bench-suite.py: pktgen traffic through a veth into each
 #          contender (xdpguard native/generic, xdp-filter, nftables,
 #          iptables, ipset, no filter) at each rule-set size (suite/).
@@ -16,7 +17,7 @@ source "$(dirname "$0")/../selftests/lib.sh"
 trap xg_cleanup EXIT
 parts=${XDPGUARD_BENCH_PARTS:-prog suite}
 echo "machine: $(nproc) CPU(s) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), kernel $(uname -r)," \
-	"accelerator: ${XDPGUARD_BENCH_ACCEL:-unknown}"
+	"accelerator: ${XDPGUARD_BENCH_ACCEL:-unknown}, icount: ${XDPGUARD_ICOUNT:-0}"
 if [[ " $parts " == *" prog "* ]]; then
 	start=$(date +%s)
 	xg_unload
