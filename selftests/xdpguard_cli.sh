@@ -86,7 +86,7 @@ status_lists_module() {
 		jq -e --arg i "$i" '[.interfaces[] | select(.name == $i and .mode == "native")] | length == 1' \
 			<<<"$s" >/dev/null || { fail "interface $i (native) not listed: $(jq -c .interfaces <<<"$s")"; return 1; }
 	done
-	[[ $(jq '.maps | length' <<<"$s") == 17 ]] || { fail "want 17 maps: $(jq -c '[.maps[].name]' <<<"$s")"; return 1; }
+	[[ $(jq '.maps | length' <<<"$s") == 20 ]] || { fail "want 20 maps: $(jq -c '[.maps[].name]' <<<"$s")"; return 1; }
 	jq -e '.ruleset.default_policy == "allow" and .ruleset.monitor == false and .pins.state == "absent"' \
 		<<<"$s" >/dev/null || { fail "rule set or pins: $(jq -c '[.ruleset, .pins.state]' <<<"$s")"; return 1; }
 }
@@ -132,11 +132,11 @@ check "an interface with ifindex 3000 has its own counters too (hash path)" big_
 check "pin pins every map" "$XG_CLI" pin
 pins_readable() {
 	local m id
-	for m in xdpg_stats xdpg_if_stats xdpg_v4 xdpg_active; do
+	for m in xdpg_stats xdpg_if_stats xdpg_v4t xdpg_addrv xdpg_host4 xdpg_active; do
 		id=$(bpftool -j map show pinned "$PINS/$m" | jq .id) || { fail "bpftool cannot read $PINS/$m"; return 1; }
 		[[ $id == "$(xg_map_id $m)" ]] || { fail "$m: pinned id $id, module's $(xg_map_id $m)"; return 1; }
 	done
-	[[ $(ls "$PINS" | wc -l) == 17 ]] || { fail "want 17 pins: $(ls "$PINS")"; return 1; }
+	[[ $(ls "$PINS" | wc -l) == 20 ]] || { fail "want 20 pins: $(ls "$PINS")"; return 1; }
 	[[ ! -e $PINS/xdpguard ]] || { fail "the program is pinned too"; return 1; }
 }
 check "bpftool reads the pins; they are the module's maps (not the program)" pins_readable
@@ -164,7 +164,7 @@ pin_idempotent() {
 	local before after out
 	before=$(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id)
 	out=$("$XG_CLI" pin) || { fail "second pin failed: $out"; return 1; }
-	grep -q "17 already current" <<<"$out" || { fail "second pin: $out"; return 1; }
+	grep -q "20 already current" <<<"$out" || { fail "second pin: $out"; return 1; }
 	after=$(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id)
 	[[ $before == "$after" ]] || { fail "pin id changed: $before -> $after"; return 1; }
 	status | jq -e '.pins.state == "current"' >/dev/null || { fail "status: $(status | jq -c .pins)"; return 1; }
@@ -372,7 +372,7 @@ stale_after_rmmod() {
 	rc=$?
 	((rc == 3)) || { fail "status after rmmod: exit $rc, want 3"; return 1; }
 	jq -e '.module.loaded == false and .pins.state == "stale" and
-		(.pins.maps | length == 17 and all(.state == "stale"))' <<<"$out" >/dev/null ||
+		(.pins.maps | length == 20 and all(.state == "stale"))' <<<"$out" >/dev/null ||
 		{ fail "status after rmmod: $out"; return 1; }
 	"$XG_CLI" status 2>/dev/null | grep -q "pins: *stale" || { fail "text status does not say stale"; return 1; }
 }
@@ -464,7 +464,7 @@ reload_replaces() {
 	insmod "$XG_KO" ifaces="$XG_IF" || { fail "insmod"; return 1; }
 	status | jq -e '.pins.state == "stale"' >/dev/null || { fail "reloaded module: pins not stale"; return 1; }
 	out=$("$XG_CLI" pin) || { fail "pin: $out"; return 1; }
-	grep -q "17 stale pins replaced" <<<"$out" || { fail "pin after reload: $out"; return 1; }
+	grep -q "20 stale pins replaced" <<<"$out" || { fail "pin after reload: $out"; return 1; }
 	[[ $(bpftool -j map show pinned "$PINS/xdpg_stats" | jq .id) == "$(xg_map_id xdpg_stats)" ]] ||
 		{ fail "pin still holds the old map"; return 1; }
 	status | jq -e '.pins.state == "current"' >/dev/null || { fail "status after re-pin"; return 1; }
@@ -477,7 +477,7 @@ pin_wait() {
 	local out
 	out=$("$XG_CLI" pin --wait 20) || { wait; fail "pin --wait: $out"; return 1; }
 	wait
-	grep -q "17 stale pins replaced" <<<"$out" || { fail "pin --wait: $out"; return 1; }
+	grep -q "20 stale pins replaced" <<<"$out" || { fail "pin --wait: $out"; return 1; }
 }
 check "pin --wait waits for the module to load, then pins" pin_wait
 
@@ -486,7 +486,7 @@ unpin_stale() {
 	local out
 	out=$("$XG_CLI" unpin) || { fail "unpin failed: $out"; return 1; }
 	[[ ! -e $PINS ]] || { fail "$PINS still there"; return 1; }
-	grep -q "removed 17 pins (stale)" <<<"$out" || { fail "unpin: $out"; return 1; }
+	grep -q "removed 20 pins (stale)" <<<"$out" || { fail "unpin: $out"; return 1; }
 	out=$("$XG_CLI" unpin) || { fail "second unpin failed"; return 1; }
 	grep -q "nothing pinned" <<<"$out" || { fail "second unpin: $out"; return 1; }
 }

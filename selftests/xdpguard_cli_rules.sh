@@ -312,10 +312,56 @@ check "a rule set too big for a map says which map and its size, and changes not
 le32() { printf '%02x %02x %02x %02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
 gen_now() { X list --json 2>/dev/null | jq .generation; }
 port_key() { le32 $((($1 * 6 + 1) * 65536 + $2)); } # GENERATION TCP-DPORT
-# v4_key GENERATION A B C LEN: the trie key of source A.B.C.0/LEN.
-v4_key() { printf '%02x 00 00 00 %02x 00 %02x %02x %02x 00 00 00' $((16 + $5)) "$1" "$2" "$3" "$4"; }
-# addr_value ACTION: a trie value whose best rule has ACTION (a byte).
-addr_value() { printf '00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 %02x 00 00 00 00 00 00 00' "$1"; }
+# u32_at MAP-ID INDEX: the u32 at INDEX of an array of u32s.
+u32_at() {
+	local -a x
+	# shellcheck disable=SC2046
+	read -r -a x <<<"$(bpftool -j map lookup id "$1" key hex $(le32 "$2") | jq -r '.value | map(ltrimstr("0x")) | join(" ")')"
+	((${#x[@]} == 4)) && echo $((16#${x[3]}${x[2]}${x[1]}${x[0]}))
+}
+# The address tables: xdpg_v4t holds a region of 2^21 cells a generation,
+# its first level for sources at 0 (the address's top 16 bits), chunks
+# after it (strides 8, 4, 4). A cell is kind << 30 | payload: 0 a leaf
+# (the payload an xdpg_addrv value), 1 a leaf with host addresses below
+# (in xdpg_host4), 2 a pointer (the payload the chunk's region offset).
+V4T_CELLS=$((1 << 21))
+# v4_l1 A B: the region offset of the first-level cell of source A.B.x.x.
+v4_l1() { echo $(($1 << 8 | $2)); }
+# v4_leaf GENERATION A B C D: the index in xdpg_v4t and the value of the
+# cell the program's walk for source A.B.C.D ends at.
+v4_leaf() {
+	local t base=$(($1 * V4T_CELLS)) idx c n
+	t=$(xg_map_id xdpg_v4t)
+	idx=$((base + $(v4_l1 "$2" "$3")))
+	c=$(u32_at "$t" $idx) || return 1
+	for n in "$4" $(($5 >> 4)) $(($5 & 15)); do
+		((c >> 30 == 2)) || break
+		idx=$((base + (c & 0x3fffffff) + n))
+		c=$(u32_at "$t" $idx) || return 1
+	done
+	echo "$idx $c"
+}
+# v4_value GENERATION A B C D: the xdpg_addrv value the cells give source
+# A.B.C.D (the walk must end at a plain leaf: no hosts to look up).
+v4_value() {
+	local idx c
+	read -r idx c <<<"$(v4_leaf "$@")"
+	[[ -n $c ]] && ((c >> 30 == 0)) && echo $((c & 0x3fffffff))
+}
+# addrv_key GENERATION VALUE: the xdpg_addrv key of a value.
+addrv_key() { le32 $(($1 * 65536 + $2)); }
+# host4_key GENERATION A B C D: the xdpg_host4 key of source A.B.C.D.
+host4_key() { printf '%02x 00 00 00 %02x %02x %02x %02x' "$@"; }
+# cell_text CELL: a cell as verify says it.
+cell_text() {
+	local p=$(($1 & 0x3fffffff))
+	case $(($1 >> 30)) in
+	0) echo "leaf value $p" ;;
+	1) echo "leaf value $p (hosts below)" ;;
+	2) echo "chunk at $p" ;;
+	*) return 1 ;;
+	esac
+}
 # with_action MAP KEY ACTION: the value MAP holds at KEY (hex bytes) with
 # the best rule's action byte (byte 16 of an AddrEntry) made ACTION.
 with_action() {
@@ -346,7 +392,7 @@ src = "198.51.100.0/24"
 END
 
 repair_after_bpftool() {
-	local g i ports v4 out rc val
+	local g i ports addrv v4t host4 out rc val v c10 i10 o10
 	X apply "$WORK/repair.toml" >/dev/null || return 1
 	[[ $(tcp_5555) == dropped ]] || { fail "tcp 5555 not dropped after apply"; return 1; }
 	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
@@ -354,15 +400,26 @@ repair_after_bpftool() {
 	g=$(gen_now)
 	i=$((1 - g))
 	ports=$(xg_map_id xdpg_ports)
-	v4=$(xg_map_id xdpg_v4)
+	addrv=$(xg_map_id xdpg_addrv)
+	v4t=$(xg_map_id xdpg_v4t)
+	host4=$(xg_map_id xdpg_host4)
 	# The active generation: the deny rule's port entry cleared, the deny
-	# prefix made an allow. The idle one: garbage in a port entry, an
-	# extra prefix.
-	val=$(with_action "$v4" "$(v4_key "$g" 198 51 100 24)" 1) || { fail "no trie entry for 198.51.100.0/24"; return 1; }
+	# prefix's address entry made an allow. The idle one: garbage in a
+	# port entry, the first-level cell of 10.0.x.x made a leaf of value 1
+	# with hosts below and an extra host 10.0.0.1.
+	v=$(v4_value "$g" 198 51 100 2) && ((v != 0)) ||
+		{ fail "no address value for 198.51.100.2 in generation $g: cell $(v4_leaf "$g" 198 51 100 2)"; return 1; }
+	val=$(with_action "$addrv" "$(addrv_key "$g" "$v")" 1) ||
+		{ fail "no address entry $v for 198.51.100.0/24"; return 1; }
+	i10=$((i * V4T_CELLS + $(v4_l1 10 0)))
+	c10=$(u32_at "$v4t" $i10) && o10=$(cell_text "$c10") ||
+		{ fail "xdpg_v4t cell $i10: '$c10'"; return 1; }
+	[[ $o10 != "leaf value 1 (hosts below)" ]] || { fail "xdpg_v4t cell $i10 already holds $o10"; return 1; }
 	bpftool map update id "$ports" key hex $(port_key "$g" 5555) value hex 00 00 00 00 00 00 00 00 &&
-		bpftool map update id "$v4" key hex $(v4_key "$g" 198 51 100 24) value hex $val &&
+		bpftool map update id "$addrv" key hex $(addrv_key "$g" "$v") value hex $val &&
 		bpftool map update id "$ports" key hex $(port_key "$i" 80) value hex ff 00 00 00 00 00 00 00 &&
-		bpftool map update id "$v4" key hex $(v4_key "$i" 10 0 0 8) value hex $(addr_value 2) ||
+		bpftool map update id "$v4t" key hex $(le32 $i10) value hex 01 00 00 40 &&
+		bpftool map update id "$host4" key hex $(host4_key "$i" 10 0 0 1) value hex 01 00 00 00 ||
 		{ fail "bpftool map update failed"; return 1; }
 	# The corruption is real: the port answers, the source gets through.
 	[[ $(tcp_5555) == refused ]] || { fail "tcp 5555 after clearing its entry: $(tcp_5555)"; return 1; }
@@ -372,13 +429,16 @@ repair_after_bpftool() {
 	echo "$out" | head -12 >>"$WORK/figures"
 	[[ $rc == 1 ]] || { fail "verify exit $rc, want 1: $out"; return 1; }
 	grep -qF "xdpg_ports $(((g * 6 + 1) * 65536 + 5555)) (generation $g, tcp dport 5555): expected 0x1, found 0x0" <<<"$out" &&
-		grep -q "xdpg_v4 generation $g src 198.51.100.0/24: expected .*action deny.*, found .*action allow" <<<"$out" &&
+		grep -q "xdpg_addrv $((g * 65536 + v)) (generation $g, value $v): expected bits .*action deny.*, found bits .*action allow" <<<"$out" &&
 		grep -qF "xdpg_ports $(((i * 6 + 1) * 65536 + 80)) (generation $i, tcp dport 80): expected 0x0, found 0xff" <<<"$out" &&
-		grep -qF "xdpg_v4 generation $i src 10.0.0.0/8: expected no entry, found" <<<"$out" &&
-		grep -q "4 entries differ" <<<"$out" || { fail "verify: $out"; return 1; }
+		grep -qF "xdpg_v4t $i10 (generation $i, cell $(v4_l1 10 0)): expected $o10, found leaf value 1 (hosts below)" <<<"$out" &&
+		grep -qF "xdpg_host4 generation $i src 10.0.0.1: expected no entry, found value 1" <<<"$out" &&
+		grep -q "5 entries differ" <<<"$out" || { fail "verify: $out"; return 1; }
 	out=$(X verify --json)
-	[[ $? == 1 && $(jq .entries <<<"$out") == 4 ]] || { fail "verify --json: $out"; return 1; }
-	# Re-applying the same file once puts every entry back.
+	[[ $? == 1 && $(jq .entries <<<"$out") == 5 ]] || { fail "verify --json: $out"; return 1; }
+	# Re-applying the same file once puts every entry back: the idle
+	# generation's by writing the rule set into it, the active one's (idle
+	# after the switch) by restoring it.
 	out=$(X apply "$WORK/repair.toml") || { fail "re-apply: $out"; return 1; }
 	[[ $out == *"restored 2 map entries of the idle generation"* ]] || { fail "re-apply said: $out"; return 1; }
 	xg_snapshot
@@ -393,21 +453,24 @@ check "entries changed with bpftool are reported by verify and repaired by re-ap
 figures
 
 garbage_action_list() {
-	local g out rc val
+	local g v out rc val addrv
 	g=$(gen_now)
-	val=$(with_action "$(xg_map_id xdpg_v4)" "$(v4_key "$g" 198 51 100 24)" 0x7f) &&
-		bpftool map update id "$(xg_map_id xdpg_v4)" key hex $(v4_key "$g" 198 51 100 24) value hex $val ||
+	addrv=$(xg_map_id xdpg_addrv)
+	v=$(v4_value "$g" 198 51 100 2) && ((v != 0)) ||
+		{ fail "no address value for 198.51.100.2 in generation $g"; return 1; }
+	val=$(with_action "$addrv" "$(addrv_key "$g" "$v")" 0x7f) &&
+		bpftool map update id "$addrv" key hex $(addrv_key "$g" "$v") value hex $val ||
 		{ fail "bpftool map update failed"; return 1; }
 	out=$(X list 2>&1 >/dev/null)
 	rc=$?
 	[[ $rc == 1 ]] || { fail "list exit $rc, want 1: $out"; return 1; }
-	[[ $out == *"xdpg_v4 generation $g src 198.51.100.0/24: expected "*"found "*"action 0x7f (unknown)"* &&
+	[[ $out == *"xdpg_addrv $((g * 65536 + v)) (generation $g, value $v): expected "*"found "*"action 0x7f (unknown)"* &&
 		$out == *"xdpguard verify"* ]] || { fail "list said: $out"; return 1; }
 	out=$(X list --json 2>/dev/null)
 	[[ $? == 1 && $(jq .clean <<<"$out") == false ]] || { fail "list --json: $out"; return 1; }
 	out=$(X status 2>&1)
 	rc=$?
-	[[ $rc == 1 && $out == *"drift:      xdpg_v4 of generation $g differ"* ]] || { fail "status exit $rc: $out"; return 1; }
+	[[ $rc == 1 && $out == *"drift:      xdpg_addrv of generation $g differ"* ]] || { fail "status exit $rc: $out"; return 1; }
 	X apply "$WORK/repair.toml" >/dev/null && X list >/dev/null && X verify >/dev/null ||
 		{ fail "not clean after re-applying: $(X verify)"; return 1; }
 }

@@ -23,8 +23,8 @@ BENCH=${XDPGUARD_BENCH:-$XG_DIR/../target/release/xdpguard-bench}
 BASELINE=${XDPGUARD_ICOUNT_BASELINE:-$XG_DIR/icount-baseline.csv}
 TOLERANCE=${XDPGUARD_ICOUNT_TOLERANCE:-2}
 [[ -x "$BENCH" ]] || ktap_exit_skip "no benchmark binary at $BENCH (make cli)"
-first=$(mktemp) second=$(mktemp) out=$(mktemp)
-trap 'xg_cleanup; rm -f "$first" "$second" "$out" "$out".[12]' EXIT
+first=$(mktemp) second=$(mktemp) log=$(mktemp)
+trap 'xg_cleanup; rm -f "$first" "$second" "$log" "$log".[12]' EXIT
 ktap_print_header
 ktap_set_plan 3
 
@@ -33,9 +33,9 @@ ktap_set_plan 3
 fresh() { xg_unload && insmod "$XG_KO"; }
 
 fresh || ktap_exit_skip "insmod failed"
-"$BENCH" --fixed --csv "$first" --baseline "$BASELINE" --tolerance "$TOLERANCE" >"$out" 2>&1
+"$BENCH" --fixed --csv "$first" --baseline "$BASELINE" --tolerance "$TOLERANCE" >"$log" 2>&1
 rc=$?
-sed 's/^/# /' "$out"
+sed 's/^/# /' "$log"
 # The figures of this run, for the record (build/vm/NAME/ on the host).
 [[ -d /run/xgout ]] && cp "$first" /run/xgout/icount.csv
 
@@ -59,9 +59,9 @@ same_again() {
 	fresh || fail "insmod failed"
 	"$BENCH" --fixed --csv "$second" >/dev/null 2>&1 || fail "the second run failed"
 	# Files, not <(...): the guest has no /dev/fd.
-	counts "$first" >"$out.1"
-	counts "$second" >"$out.2"
-	diff "$out.1" "$out.2" || fail "the counts differ between two runs"
+	counts "$first" >"$log.1"
+	counts "$second" >"$log.2"
+	diff "$log.1" "$log.2" || fail "the counts differ between two runs"
 }
 check "a second run in a fresh module gives identical counts" same_again
 

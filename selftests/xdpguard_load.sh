@@ -38,7 +38,8 @@ check "bpftool lists the program as xdpguard, xdp, jited" prog_is_jited
 
 ids_match_bpftool() {
 	local name id want
-	for want in xdpg_active:array xdpg_config:array xdpg_v4:lpm_trie xdpg_v6:lpm_trie xdpg_mac:hash \
+	for want in xdpg_active:array xdpg_config:array xdpg_v4t:array xdpg_v6t:array xdpg_addrv:array \
+		xdpg_host4:hash xdpg_host6:hash xdpg_mac:hash \
 		xdpg_ports:array xdpg_buckets:lru_hash xdpg_stats:percpu_array xdpg_rule_stats:percpu_array; do
 		name=${want%%:*}
 		id=$(xg_map_id "$name")

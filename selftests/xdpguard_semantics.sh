@@ -573,6 +573,32 @@ active_gen() { # the u32 in xdpg_active (little-endian)
 	((${#x[@]} == 4)) && echo $((16#${x[3]}${x[2]}${x[1]}${x[0]}))
 }
 
+# le32 N: N as the four little-endian bytes bpftool takes as an array key.
+le32() { echo $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+# u32_at PIN INDEX: the u32 value at INDEX of an array of u32s.
+u32_at() {
+	local x
+	# shellcheck disable=SC2046
+	read -r -a x <<<"$(bpftool -j map lookup pinned "$1" key $(le32 "$2") | jq -r '.value' | hexbytes)"
+	((${#x[@]} == 4)) && echo $((16#${x[3]}${x[2]}${x[1]}${x[0]}))
+}
+# v4_leaf GENERATION DIR A B C D: the index in xdpg_v4t and the value of
+# the cell the program's walk for A.B.C.D ends at: in the generation's
+# region (2^21 cells), the first level (DIR * 65536 + the top 16 bits),
+# then while the cell is a pointer (kind 2, its top two bits) the cell of
+# the chunk it points at (strides 8, 4, 4).
+v4_leaf() {
+	local base=$(($1 << 21)) idx c n
+	idx=$((base + $2 * 65536 + ($3 << 8 | $4)))
+	c=$(u32_at $PINS/xdpg_v4t $idx) || return 1
+	for n in "$5" $(($6 >> 4)) $(($6 & 15)); do
+		((c >> 30 == 2)) || break
+		idx=$((base + (c & 0x3fffffff) + n))
+		c=$(u32_at $PINS/xdpg_v4t $idx) || return 1
+	done
+	echo "$idx $c"
+}
+
 corrupt_trie() {
 	xg_apply <<EOF || return 1
 [[rule]]
@@ -580,34 +606,41 @@ action = "deny"
 src = "192.0.2.0/24"
 EOF
 	"$XG_CLI" pin >/dev/null || fail "xdpguard pin failed" || return
-	local gen key val new
+	local gen idx c value key val
 	gen=$(active_gen)
 	[[ $gen == 0 || $gen == 1 ]] || fail "active generation is '$gen'" || return
-	# Lpm4Key { prefixlen = 16 + 24, data = [generation, DIR_SRC, 192, 0, 2, 0, 0, 0] }
-	key="40 0 0 0 $gen 0 192 0 2 0 0 0"
+	# The cell of 192.0.2.2 as a source (DIR_SRC 0): a leaf (kind 0; no
+	# host addresses under it) whose payload is the address entry's value.
+	read -r idx c <<<"$(v4_leaf "$gen" 0 192 0 2 2)"
+	[[ -n $c ]] || fail "no xdpg_v4t cell for 192.0.2.2 in generation $gen" || return
+	((c >> 30 == 0 && (c & 0x3fffffff) != 0)) ||
+		fail "xdpg_v4t cell $idx of 192.0.2.2 is $(printf '%#010x' "$c"), want a leaf of a non-empty value" || return
+	value=$((c & 0x3fffffff))
+	# The entry is xdpg_addrv's generation * 65536 + value.
+	key=$(le32 $((gen * 65536 + value)))
 	# shellcheck disable=SC2086
-	val=$(bpftool -j map lookup pinned $PINS/xdpg_v4 key $key | jq -r '.value' | hexbytes)
+	val=$(bpftool -j map lookup pinned $PINS/xdpg_addrv key $key | jq -r '.value' | hexbytes)
 	# AddrEntry { bits: u64, best: RuleEntry { rank u32, rule_id u32, action u8, ... } }:
 	# the action is byte 16.
 	read -r -a b <<<"$val"
-	((${#b[@]} == 24)) || fail "no 24-byte trie entry for 192.0.2.0/24 in generation $gen: '$val'" || return
-	[[ ${b[16]} == 02 ]] || fail "the entry's action byte is ${b[16]}, want 02 (deny): $val" || return
+	((${#b[@]} == 24)) || fail "no 24-byte address entry $value for 192.0.2.0/24 in generation $gen: '$val'" || return
+	[[ ${b[16]} == 02 ]] || fail "address entry $value: action byte ${b[16]}, want 02 (deny): $val" || return
 	b[16]=77
 	# shellcheck disable=SC2086
-	bpftool map update pinned $PINS/xdpg_v4 key $key value hex "${b[@]}" || fail "bpftool map update failed" || return
+	bpftool map update pinned $PINS/xdpg_addrv key $key value hex "${b[@]}" || fail "bpftool map update failed" || return
 	xg_snapshot
 	expect_ping 192.0.2.2 192.0.2.1 0 || return 1
 	want_deltas corrupt=5 drop=5
 }
-check "S3: a trie entry with action 0x77 in the active generation drops its source's pings as corrupt (+5)" corrupt_trie
+check "S3: an address entry with action 0x77 in the active generation drops its source's pings as corrupt (+5)" corrupt_trie
 
 list_exit() {
 	local out rc
 	out=$("$XG_CLI" list 2>&1)
 	rc=$?
-	((rc == 1)) || fail "xdpguard list exited $rc on a corrupt trie entry, want 1: $out"
+	((rc == 1)) || fail "xdpguard list exited $rc on a corrupt address entry, want 1: $out"
 }
-check "S3: xdpguard list exits 1 on the corrupt trie entry" list_exit
+check "S3: xdpguard list exits 1 on the corrupt address entry" list_exit
 
 corrupt_other() {
 	local gen key

@@ -25,7 +25,7 @@ pub const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
 pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
 /// `BPF_MAP_TYPE_RINGBUF`.
 pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
-/// `BPF_F_NO_PREALLOC`, required for LPM tries.
+/// `BPF_F_NO_PREALLOC`: hash entries allocated as they are added.
 pub const BPF_F_NO_PREALLOC: u32 = 1;
 
 /// Rule sets are double-buffered: every rule key or index carries the
@@ -295,7 +295,7 @@ pub const TABLE_IFACES: u32 = 16;
 /// What a rule match means: a compound rule,
 /// `xdpg_rules[generation * MAX_BIT_RULES + bit]` (bits are assigned in rank
 /// order, so the lowest set bit is the best match), or the best
-/// address-only rule of a trie entry (`AddrEntry::best`).
+/// address-only rule of an address entry (`AddrEntry::best`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuleEntry {
@@ -311,31 +311,39 @@ pub struct RuleEntry {
     pub _pad: [u8; 6],
 }
 
-/// Key of `xdpg_v4`: `data = [generation, direction, address(4), 0, 0]`,
-/// `prefixlen = 16 + address prefix length`.
+/// Key of `xdpg_host4`: an IPv4 host address (a /32 of the rule set) of
+/// one generation and direction.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lpm4Key {
-    /// Significant bits of `data`.
-    pub prefixlen: u32,
-    /// Generation, direction, address, padding.
-    pub data: [u8; 8],
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Host4Key {
+    /// Generation.
+    pub generation: u8,
+    /// `DIR_SRC` or `DIR_DST`.
+    pub dir: u8,
+    /// Reserved, zero.
+    pub _pad: [u8; 2],
+    /// The address, network order.
+    pub addr: [u8; 4],
 }
 
-/// Key of `xdpg_v6`: `data = [generation, direction, address(16), 0, 0]`,
-/// `prefixlen = 16 + address prefix length`.
+/// Key of `xdpg_host6`: an IPv6 host address (a /128 of the rule set).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Lpm6Key {
-    /// Significant bits of `data`.
-    pub prefixlen: u32,
-    /// Generation, direction, address, padding.
-    pub data: [u8; 20],
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Host6Key {
+    /// Generation.
+    pub generation: u8,
+    /// `DIR_SRC` or `DIR_DST`.
+    pub dir: u8,
+    /// Reserved, zero.
+    pub _pad: [u8; 2],
+    /// The address, network order.
+    pub addr: [u8; 16],
 }
 
-/// Value of the address tries: what the longest matching prefix of an
-/// address means, with everything inherited from shorter prefixes already
-/// folded in by the rule compiler.
+/// Value of `xdpg_addrv`: what the longest matching prefix of an address
+/// means, with everything inherited from shorter prefixes already folded
+/// in by the rule compiler. Value 0 of each generation is all zero: no
+/// prefix covers the address.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AddrEntry {

@@ -95,107 +95,119 @@ pub const fn iface_key_parts(key: u32) -> (u32, u32) {
     (key & IFACE_IFINDEX_MAX, key >> IFACE_GENERATION_SHIFT)
 }
 
-/// Bits of a trie key before the address: the generation and direction
-/// bytes.
-pub const LPM_HEADER_BITS: u32 = 16;
+// ---------------------------------------------------------------------
+// Address tables: a multibit trie in arrays (DIR-16 then fixed strides),
+// one region of cells per generation, the host addresses in hashes.
+// ---------------------------------------------------------------------
 
-/// `Lpm4Key::data` of an address (network order) in `generation` and
-/// direction `dir` (`DIR_*`).
+/// Bits of the address the first level indexes.
+pub const DIR_L1_BITS: u32 = 16;
+/// Cells of one first-level table (one per direction in each region).
+pub const DIR_L1_CELLS: u32 = 1 << DIR_L1_BITS;
+/// Strides of the IPv4 levels after the first: chunks of 256 cells for
+/// /17–/24, 16 cells for /25–/28 and /29–/31 (a /32 is a host).
+pub const V4_STRIDES: [u32; 3] = [8, 4, 4];
+/// Strides of the IPv6 levels after the first: chunks of 256 cells, one
+/// byte each, for /17–/24 up to /121–/127 (a /128 is a host).
+pub const V6_STRIDES: [u32; 14] = [8; 14];
+/// Where a region's pool of chunks starts: after the first-level tables
+/// of the source (`DIR_SRC`) and the destination (`DIR_DST`).
+pub const POOL_START: u32 = 2 * DIR_L1_CELLS;
+
+/// Kind of a cell (its top two bits): a leaf, whose payload is an
+/// `xdpg_addrv` value index.
+pub const CELL_LEAF: u32 = 0;
+/// A leaf under which host addresses exist: look the address up in
+/// `xdpg_host4`/`xdpg_host6` first; the payload is the value when it is
+/// not there.
+pub const CELL_HOSTS: u32 = 1;
+/// A pointer: the payload is the region offset of the next level's chunk.
+pub const CELL_CHILD: u32 = 2;
+/// Bits of a cell below the kind.
+pub const CELL_KIND_SHIFT: u32 = 30;
+/// Mask of a cell's payload.
+pub const CELL_PAYLOAD: u32 = (1 << CELL_KIND_SHIFT) - 1;
+
+/// A cell of `kind` (`CELL_*`) with `payload`.
 #[inline(always)]
-pub const fn lpm4_data(generation: u32, dir: u8, addr: [u8; 4]) -> [u8; 8] {
-    [generation as u8, dir, addr[0], addr[1], addr[2], addr[3], 0, 0]
+pub const fn cell(kind: u32, payload: u32) -> u32 {
+    kind << CELL_KIND_SHIFT | (payload & CELL_PAYLOAD)
 }
 
-/// `Lpm6Key::data` of an address (network order) in `generation` and
-/// direction `dir` (`DIR_*`).
+/// The kind and payload of a cell.
 #[inline(always)]
-pub const fn lpm6_data(generation: u32, dir: u8, addr: &[u8; 16]) -> [u8; 20] {
-    let mut d = [0u8; 20];
-    d[0] = generation as u8;
-    d[1] = dir;
-    let mut i = 0;
-    while i < 16 {
-        d[2 + i] = addr[i];
-        i += 1;
-    }
-    d
+pub const fn cell_parts(c: u32) -> (u32, u32) {
+    (c >> CELL_KIND_SHIFT, c & CELL_PAYLOAD)
 }
 
-/// `prefixlen` of a trie key for an address prefix of `bits` bits.
+/// Region offset of the first-level table of direction `dir` (`DIR_*`).
 #[inline(always)]
-pub const fn lpm_prefixlen(bits: u32) -> u32 {
-    LPM_HEADER_BITS + bits
+pub const fn l1_offset(dir: u8) -> u32 {
+    dir as u32 * DIR_L1_CELLS
 }
 
-impl Lpm4Key {
-    /// The key of `addr/bits` in `generation` and direction `dir`.
-    pub const fn new(generation: u32, dir: u8, addr: [u8; 4], bits: u32) -> Self {
-        Lpm4Key {
-            prefixlen: lpm_prefixlen(bits),
-            data: lpm4_data(generation, dir, addr),
+/// Index in `xdpg_v4t` of cell `offset` of `generation`'s region.
+#[inline(always)]
+pub const fn v4t_index(generation: u32, offset: u32) -> u32 {
+    generation * V4T_CELLS + offset
+}
+
+/// Index in `xdpg_v6t` of cell `offset` of `generation`'s region.
+#[inline(always)]
+pub const fn v6t_index(generation: u32, offset: u32) -> u32 {
+    generation * V6T_CELLS + offset
+}
+
+/// Index in `xdpg_addrv` of value `value` of `generation`.
+#[inline(always)]
+pub const fn addr_value_index(generation: u32, value: u32) -> u32 {
+    generation * ADDR_VALUES + value
+}
+
+/// The generation and value an `xdpg_addrv` index stands for.
+pub const fn addr_value_parts(index: u32) -> (u32, u32) {
+    (index / ADDR_VALUES, index % ADDR_VALUES)
+}
+
+impl Host4Key {
+    /// The key of host `addr` (network order) in `generation` and
+    /// direction `dir`.
+    #[inline(always)]
+    pub const fn new(generation: u32, dir: u8, addr: [u8; 4]) -> Self {
+        Host4Key {
+            generation: generation as u8,
+            dir,
+            _pad: [0; 2],
+            addr,
         }
     }
-    /// Generation byte.
-    pub const fn generation(&self) -> u8 {
-        self.data[0]
-    }
-    /// Direction byte (`DIR_*`).
-    pub const fn dir(&self) -> u8 {
-        self.data[1]
-    }
-    /// The address, network order.
-    pub const fn addr(&self) -> [u8; 4] {
-        [self.data[2], self.data[3], self.data[4], self.data[5]]
-    }
-    /// Prefix length of the address, if `prefixlen` covers the header.
-    pub const fn addr_bits(&self) -> Option<u32> {
-        self.prefixlen.checked_sub(LPM_HEADER_BITS)
-    }
-    /// Whether this key is one the compiler can write: header covered,
-    /// prefix at most 32 bits, generation and direction in range.
+    /// Whether this key is one the compiler can write.
     pub const fn is_valid(&self) -> bool {
-        matches!(self.addr_bits(), Some(b) if b <= 32)
-            && (self.generation() as u32) < GENERATIONS
-            && self.dir() <= DIR_DST
+        (self.generation as u32) < GENERATIONS
+            && self.dir <= DIR_DST
+            && self._pad[0] == 0
+            && self._pad[1] == 0
     }
 }
 
-impl Lpm6Key {
-    /// The key of `addr/bits` in `generation` and direction `dir`.
-    pub const fn new(generation: u32, dir: u8, addr: &[u8; 16], bits: u32) -> Self {
-        Lpm6Key {
-            prefixlen: lpm_prefixlen(bits),
-            data: lpm6_data(generation, dir, addr),
+impl Host6Key {
+    /// The key of host `addr` (network order) in `generation` and
+    /// direction `dir`.
+    #[inline(always)]
+    pub const fn new(generation: u32, dir: u8, addr: [u8; 16]) -> Self {
+        Host6Key {
+            generation: generation as u8,
+            dir,
+            _pad: [0; 2],
+            addr,
         }
     }
-    /// Generation byte.
-    pub const fn generation(&self) -> u8 {
-        self.data[0]
-    }
-    /// Direction byte (`DIR_*`).
-    pub const fn dir(&self) -> u8 {
-        self.data[1]
-    }
-    /// The address, network order.
-    pub const fn addr(&self) -> [u8; 16] {
-        let mut a = [0u8; 16];
-        let mut i = 0;
-        while i < 16 {
-            a[i] = self.data[2 + i];
-            i += 1;
-        }
-        a
-    }
-    /// Prefix length of the address, if `prefixlen` covers the header.
-    pub const fn addr_bits(&self) -> Option<u32> {
-        self.prefixlen.checked_sub(LPM_HEADER_BITS)
-    }
-    /// Whether this key is one the compiler can write: header covered,
-    /// prefix at most 128 bits, generation and direction in range.
+    /// Whether this key is one the compiler can write.
     pub const fn is_valid(&self) -> bool {
-        matches!(self.addr_bits(), Some(b) if b <= 128)
-            && (self.generation() as u32) < GENERATIONS
-            && self.dir() <= DIR_DST
+        (self.generation as u32) < GENERATIONS
+            && self.dir <= DIR_DST
+            && self._pad[0] == 0
+            && self._pad[1] == 0
     }
 }
 
@@ -284,8 +296,8 @@ macro_rules! pod {
 pod! {
     Config => 112, 8;
     RuleEntry => 16, 4;
-    Lpm4Key => 12, 4;
-    Lpm6Key => 24, 4;
+    Host4Key => 8, 1;
+    Host6Key => 20, 1;
     AddrEntry => 24, 8;
     MacKey => 8, 1;
     LimitConfig => 32, 8;

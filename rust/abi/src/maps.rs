@@ -37,12 +37,18 @@ impl MapSpec {
     }
 }
 
-/// Most IPv4 prefixes (both directions, both generations): a million in
-/// the active generation and a million being written beside it.
-pub const V4_MAX: u32 = 1 << 21;
-/// Most IPv6 prefixes (both directions, both generations): a million in
-/// the active generation and a million being written beside it.
-pub const V6_MAX: u32 = 1 << 21;
+/// Cells of one generation's region of `xdpg_v4t` (4 bytes each): the
+/// two first-level tables and the pool of chunks.
+pub const V4T_CELLS: u32 = 1 << 21;
+/// Cells of one generation's region of `xdpg_v6t`.
+pub const V6T_CELLS: u32 = 1 << 20;
+/// Distinct address entries of one generation (`xdpg_addrv`).
+pub const ADDR_VALUES: u32 = 1 << 16;
+/// Most IPv4 host addresses (/32, both directions, both generations): a
+/// million in the active generation and a million being written beside it.
+pub const HOST4_MAX: u32 = 1 << 21;
+/// Most IPv6 host addresses (/128), as for IPv4.
+pub const HOST6_MAX: u32 = 1 << 21;
 /// Most MAC entries (both directions, both generations).
 pub const MAC_MAX: u32 = 8192;
 /// Most rate-limit buckets (least recently used ones are evicted).
@@ -100,10 +106,16 @@ pub enum MapId {
     Config,
     /// `RuleEntry` per generation and compound-rule bit ([`rule_index`]).
     Rules,
-    /// IPv4 prefixes ([`Lpm4Key`] → [`AddrEntry`]).
-    V4,
-    /// IPv6 prefixes ([`Lpm6Key`] → [`AddrEntry`]).
-    V6,
+    /// IPv4 address table cells ([`v4t_index`], [`cell`]).
+    V4Table,
+    /// IPv6 address table cells ([`v6t_index`]).
+    V6Table,
+    /// Address entries the cells and hosts point at ([`addr_value_index`] → [`AddrEntry`]).
+    AddrValues,
+    /// IPv4 host addresses ([`Host4Key`] → `u32` value).
+    Host4,
+    /// IPv6 host addresses ([`Host6Key`] → `u32` value).
+    Host6,
     /// MAC addresses ([`MacKey`] → compound-rule bits).
     Mac,
     /// Protocol bitmaps ([`proto_index`]).
@@ -132,14 +144,17 @@ pub enum MapId {
 
 impl MapId {
     /// Number of maps.
-    pub const COUNT: usize = 17;
+    pub const COUNT: usize = 20;
     /// Every map, in [`MAPS`] order.
     pub const ALL: [MapId; MapId::COUNT] = [
         MapId::Active,
         MapId::Config,
         MapId::Rules,
-        MapId::V4,
-        MapId::V6,
+        MapId::V4Table,
+        MapId::V6Table,
+        MapId::AddrValues,
+        MapId::Host4,
+        MapId::Host6,
         MapId::Mac,
         MapId::Proto,
         MapId::Ports,
@@ -202,8 +217,11 @@ const fn map_spec(id: MapId) -> MapSpec {
         MapId::Active => spec("xdpg_active", BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0),
         MapId::Config => spec("xdpg_config", BPF_MAP_TYPE_ARRAY, 4, size::<Config>(), GENERATIONS, 0),
         MapId::Rules => spec("xdpg_rules", BPF_MAP_TYPE_ARRAY, 4, size::<RuleEntry>(), GENERATIONS * MAX_BIT_RULES, 0),
-        MapId::V4 => spec("xdpg_v4", BPF_MAP_TYPE_LPM_TRIE, size::<Lpm4Key>(), size::<AddrEntry>(), V4_MAX, BPF_F_NO_PREALLOC),
-        MapId::V6 => spec("xdpg_v6", BPF_MAP_TYPE_LPM_TRIE, size::<Lpm6Key>(), size::<AddrEntry>(), V6_MAX, BPF_F_NO_PREALLOC),
+        MapId::V4Table => spec("xdpg_v4t", BPF_MAP_TYPE_ARRAY, 4, 4, GENERATIONS * V4T_CELLS, 0),
+        MapId::V6Table => spec("xdpg_v6t", BPF_MAP_TYPE_ARRAY, 4, 4, GENERATIONS * V6T_CELLS, 0),
+        MapId::AddrValues => spec("xdpg_addrv", BPF_MAP_TYPE_ARRAY, 4, size::<AddrEntry>(), GENERATIONS * ADDR_VALUES, 0),
+        MapId::Host4 => spec("xdpg_host4", BPF_MAP_TYPE_HASH, size::<Host4Key>(), 4, HOST4_MAX, BPF_F_NO_PREALLOC),
+        MapId::Host6 => spec("xdpg_host6", BPF_MAP_TYPE_HASH, size::<Host6Key>(), 4, HOST6_MAX, BPF_F_NO_PREALLOC),
         MapId::Mac => spec("xdpg_mac", BPF_MAP_TYPE_HASH, size::<MacKey>(), 8, MAC_MAX, 0),
         MapId::Proto => spec("xdpg_proto", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PROTOS_PER_GENERATION, 0),
         MapId::Ports => spec("xdpg_ports", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PORTS_PER_GENERATION, 0),

@@ -10,7 +10,7 @@ fn map_ids_index_the_table() {
         assert_eq!(id as usize, i);
         assert_eq!(MapId::from_name(id.name()), Some(id));
     }
-    assert_eq!(MapId::V4.name(), "xdpg_v4");
+    assert_eq!(MapId::V4Table.name(), "xdpg_v4t");
     assert_eq!(MapId::IfHash.name(), "xdpg_if_hash");
     assert_eq!(MapId::from_name("nope"), None);
 }
@@ -46,29 +46,31 @@ fn indexes_round_trip() {
 }
 
 #[test]
-fn trie_keys_round_trip() {
-    let k = Lpm4Key::new(1, DIR_DST, [10, 1, 2, 0], 24);
-    assert_eq!(k.prefixlen, 40);
-    assert_eq!(k.data, [1, 1, 10, 1, 2, 0, 0, 0]);
-    assert_eq!(
-        (k.generation(), k.dir(), k.addr(), k.addr_bits()),
-        (1, DIR_DST, [10, 1, 2, 0], Some(24))
-    );
+fn address_table_encodings_round_trip() {
+    let k = Host4Key::new(1, DIR_DST, [10, 1, 2, 3]);
+    assert_eq!(bytes_of(&k), &[1, 1, 0, 0, 10, 1, 2, 3]);
     assert!(k.is_valid());
-    assert!(!Lpm4Key { prefixlen: 49, ..k }.is_valid());
-    assert!(!Lpm4Key { prefixlen: 8, ..k }.is_valid());
+    assert!(!Host4Key::new(2, DIR_DST, [0; 4]).is_valid());
+    assert!(!Host4Key { _pad: [1, 0], ..k }.is_valid());
     let a: [u8; 16] = core::array::from_fn(|i| i as u8);
-    let k = Lpm6Key::new(0, DIR_SRC, &a, 64);
-    assert_eq!(
-        (k.generation(), k.dir(), k.addr(), k.addr_bits()),
-        (0, DIR_SRC, a, Some(64))
-    );
+    let k = Host6Key::new(0, DIR_SRC, a);
+    assert_eq!(&bytes_of(&k)[4..], &a);
     assert!(k.is_valid());
-    assert!(!Lpm6Key {
-        data: lpm6_data(2, 0, &a),
-        ..k
+    for (kind, payload) in [(CELL_LEAF, 0), (CELL_HOSTS, 7), (CELL_CHILD, CELL_PAYLOAD)] {
+        assert_eq!(cell_parts(cell(kind, payload)), (kind, payload));
     }
-    .is_valid());
+    // Every pool offset fits a payload; the first levels precede the pool.
+    assert!(V4T_CELLS - 1 <= CELL_PAYLOAD && V6T_CELLS - 1 <= CELL_PAYLOAD);
+    assert_eq!(l1_offset(DIR_DST) + DIR_L1_CELLS, POOL_START);
+    assert_eq!(DIR_L1_BITS + V4_STRIDES.iter().sum::<u32>(), 32);
+    assert_eq!(DIR_L1_BITS + V6_STRIDES.iter().sum::<u32>(), 128);
+    for g in 0..GENERATIONS {
+        assert!(v4t_index(g, V4T_CELLS - 1) < MapId::V4Table.spec().max_entries);
+        assert!(v6t_index(g, V6T_CELLS - 1) < MapId::V6Table.spec().max_entries);
+        let i = addr_value_index(g, ADDR_VALUES - 1);
+        assert!(i < MapId::AddrValues.spec().max_entries);
+        assert_eq!(addr_value_parts(i), (g, ADDR_VALUES - 1));
+    }
 }
 
 #[test]
@@ -151,7 +153,7 @@ fn sysfs_lines_round_trip() {
 
 #[test]
 fn map_create_attr_from_spec() {
-    let spec = MapId::V4.spec();
+    let spec = MapId::Host4.spec();
     let a = spec.create_attr();
     assert_eq!(
         (
@@ -162,34 +164,13 @@ fn map_create_attr_from_spec() {
             a.map_flags
         ),
         (
-            BPF_MAP_TYPE_LPM_TRIE,
-            core::mem::size_of::<Lpm4Key>() as u32,
-            core::mem::size_of::<AddrEntry>() as u32,
-            V4_MAX,
+            BPF_MAP_TYPE_HASH,
+            core::mem::size_of::<Host4Key>() as u32,
+            4,
+            HOST4_MAX,
             BPF_F_NO_PREALLOC
         )
     );
-    assert_eq!(&a.map_name[..8], b"xdpg_v4\0");
+    assert_eq!(&a.map_name[..11], b"xdpg_host4\0");
     assert_eq!((a.inner_map_fd, a.numa_node), (0, 0));
-}
-
-#[test]
-fn stat_slots_fold_into_verdicts_and_reasons() {
-    let mut slots = vec![Counter::default(); STAT_SLOTS as usize];
-    let c = |n| Counter {
-        packets: n,
-        bytes: n * 100,
-    };
-    slots[stat_slot(REASON_RULE_ALLOW, OUTCOME_PASS) as usize] = c(1);
-    slots[stat_slot(REASON_RULE_DENY, OUTCOME_DROP) as usize] = c(2);
-    slots[stat_slot(REASON_DEFAULT_DENY, OUTCOME_MONITOR) as usize] = c(4);
-    let s = fold_stats(&slots);
-    assert_eq!(s[STAT_PASS as usize], c(5));
-    assert_eq!(s[STAT_DROP as usize], c(2));
-    assert_eq!(s[REASON_MONITOR as usize], c(4));
-    assert_eq!(s[REASON_RULE_ALLOW as usize], c(1));
-    assert_eq!(s[REASON_RULE_DENY as usize], c(2));
-    assert_eq!(s[REASON_DEFAULT_DENY as usize], c(4));
-    assert_eq!(s[REASON_MALFORMED as usize], c(0));
-    assert_eq!(MapId::Stats.spec().max_entries, STAT_SLOTS);
 }

@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use ipnet::IpNet;
 use xdpguard_abi::*;
 
+use crate::dir::{Table, Values};
 use crate::{Action, Fragments, RuleSet};
 
 /// Contents of every map for one generation.
@@ -29,10 +30,19 @@ pub struct Image {
     pub config: Config,
     /// `xdpg_rules` from `rule_index(generation, 0)`, `MAX_BIT_RULES` entries.
     pub rules: Vec<RuleEntry>,
-    /// `xdpg_v4` entries of this generation.
-    pub v4: Vec<(Lpm4Key, AddrEntry)>,
-    /// `xdpg_v6` entries of this generation.
-    pub v6: Vec<(Lpm6Key, AddrEntry)>,
+    /// `xdpg_v4t` from `v4t_index(generation, 0)`, `V4T_CELLS` cells.
+    pub v4t: Vec<u32>,
+    /// `xdpg_v6t` from `v6t_index(generation, 0)`, `V6T_CELLS` cells.
+    pub v6t: Vec<u32>,
+    /// `xdpg_addrv` from `addr_value_index(generation, 0)`,
+    /// `ADDR_VALUES` entries.
+    pub addrv: Vec<AddrEntry>,
+    /// `xdpg_host4` entries of this generation.
+    pub host4: Vec<(Host4Key, u32)>,
+    /// `xdpg_host6` entries of this generation.
+    pub host6: Vec<(Host6Key, u32)>,
+    /// IPv4 and IPv6 prefixes (hosts included) the tables hold.
+    pub prefixes: [usize; 2],
     /// `xdpg_mac` entries of this generation.
     pub macs: Vec<(MacKey, u64)>,
     /// `xdpg_proto` from `proto_index(generation, 0)`,
@@ -45,6 +55,29 @@ pub struct Image {
     pub limits: Vec<LimitConfig>,
     /// `xdpg_ifaces` entries of this generation (keys are `iface_key`s).
     pub ifaces: Vec<(u32, u32)>,
+}
+
+impl Image {
+    /// Generation `generation` of a freshly loaded module: every array
+    /// zero, every hash empty, the all-zero config.
+    pub fn empty(generation: u32) -> Image {
+        Image {
+            generation,
+            config: Config::default(),
+            rules: vec![RuleEntry::default(); MAX_BIT_RULES as usize],
+            v4t: vec![0; V4T_CELLS as usize],
+            v6t: vec![0; V6T_CELLS as usize],
+            addrv: vec![AddrEntry::default(); ADDR_VALUES as usize],
+            host4: Vec::new(),
+            host6: Vec::new(),
+            prefixes: [0; 2],
+            macs: Vec::new(),
+            proto: vec![0; PROTOS_PER_GENERATION as usize],
+            ports: vec![0; PORTS_PER_GENERATION as usize],
+            limits: vec![LimitConfig::default(); MAX_LIMITS as usize],
+            ifaces: Vec::new(),
+        }
+    }
 }
 
 /// What one trie node says by itself, before inheritance.
@@ -305,31 +338,50 @@ pub fn compile(
         cfg.all |= b;
     }
 
-    let mut v4 = Vec::new();
-    for (dir, trie) in [DIR_SRC, DIR_DST].into_iter().zip(&tries[0]) {
-        for (plen, addr, e) in trie.resolve(32) {
-            let addr = (addr as u32).to_be_bytes();
-            v4.push((Lpm4Key::new(g, dir, addr, plen as u32), e));
+    let mut values = Values::new();
+    let mut tables = [Table::v4(), Table::v6()];
+    let mut host4 = Vec::new();
+    let mut host6 = Vec::new();
+    let mut prefixes = [0usize; 2];
+    for (fam, (width, (src_bit, dst_bit))) in
+        [(32u8, (TRIE_SRC4, TRIE_DST4)), (128, (TRIE_SRC6, TRIE_DST6))]
+            .into_iter()
+            .enumerate()
+    {
+        for (dir, bit) in [(DIR_SRC, src_bit), (DIR_DST, dst_bit)] {
+            let entries = tries[fam][dir as usize].resolve(width);
+            if !entries.is_empty() {
+                cfg.tries |= bit;
+            }
+            prefixes[fam] += entries.len();
+            let mut hosts = Vec::new();
+            // `resolve` sorts by length: shorter prefixes are written
+            // first, longer ones over their share.
+            for (plen, addr, e) in entries {
+                let value = values.intern(e);
+                if plen == width {
+                    hosts.push(addr);
+                    match fam {
+                        0 => host4.push((Host4Key::new(g, dir, (addr as u32).to_be_bytes()), value)),
+                        _ => host6.push((Host6Key::new(g, dir, addr.to_be_bytes()), value)),
+                    }
+                } else {
+                    tables[fam].prefix(dir, addr, plen as u32, value)?;
+                }
+            }
+            for addr in hosts {
+                tables[fam].host(dir, addr);
+            }
         }
     }
-    let mut v6 = Vec::new();
-    for (dir, trie) in [DIR_SRC, DIR_DST].into_iter().zip(&tries[1]) {
-        for (plen, addr, e) in trie.resolve(128) {
-            v6.push((Lpm6Key::new(g, dir, &addr.to_be_bytes(), plen as u32), e));
-        }
+    if values.len() > ADDR_VALUES as usize {
+        return Err(format!(
+            "map xdpg_addrv is full: the rule set needs {} distinct address entries, at most {}",
+            values.len(),
+            ADDR_VALUES
+        ));
     }
-
-    for (dir, (bit4, bit6)) in [
-        (DIR_SRC, (TRIE_SRC4, TRIE_SRC6)),
-        (DIR_DST, (TRIE_DST4, TRIE_DST6)),
-    ] {
-        if v4.iter().any(|(k, _)| k.dir() == dir) {
-            cfg.tries |= bit4;
-        }
-        if v6.iter().any(|(k, _)| k.dir() == dir) {
-            cfg.tries |= bit6;
-        }
-    }
+    let [t4, t6] = tables;
 
     let mut limits = vec![LimitConfig::default(); MAX_LIMITS as usize];
     for (i, l) in rs.limits.iter().enumerate() {
@@ -368,8 +420,12 @@ pub fn compile(
         generation: g,
         config: cfg,
         rules,
-        v4,
-        v6,
+        v4t: t4.region(),
+        v6t: t6.region(),
+        addrv: values.region(),
+        host4,
+        host6,
+        prefixes,
         macs: macs.into_iter().collect(),
         proto,
         ports,
@@ -405,16 +461,13 @@ src = "10.1.2.0/24"
         )
         .expect("parses");
         let img = compile(&rs, 1, &no_ifaces).expect("compiles");
-        let find = |plen: u32| {
-            img.v4
-                .iter()
-                .find(|(k, _)| k.addr_bits() == Some(plen))
-                .map(|(_, e)| *e)
-                .expect("entry")
+        let find = |a: &str| {
+            let a = u32::from(a.parse::<std::net::Ipv4Addr>().expect("address"));
+            img.addr_entry(true, DIR_SRC, a as u128).expect("entry")
         };
-        let e8 = find(8);
-        let e16 = find(16);
-        let e24 = find(24);
+        let e8 = find("10.200.0.1");
+        let e16 = find("10.1.200.1");
+        let e24 = find("10.1.2.3");
         assert_eq!((e8.best.action, e8.bits), (ACTION_DENY, 0));
         // /16 exists only for the compound rule; it inherits /8's deny.
         let base = rule_stats_index(1, 0);
@@ -427,10 +480,8 @@ src = "10.1.2.0/24"
             (e24.best.action, e24.best.rule_id, e24.bits),
             (ACTION_ALLOW, base + 2, 1)
         );
-        assert!(
-            img.v4.iter().all(|(k, _)| k.generation() == 1),
-            "generation byte"
-        );
+        assert_eq!(find("11.0.0.1"), AddrEntry::default());
+        assert_eq!(img.prefixes, [3, 0]);
     }
 
     #[test]

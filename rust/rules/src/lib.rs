@@ -12,6 +12,7 @@
 //!   against it.
 
 mod compile;
+mod dir;
 pub mod diff;
 mod file;
 pub mod model;

@@ -39,33 +39,13 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
     match f.addrs {
         None => bits &= cfg.nonip,
         Some((s, d)) => {
+            // The program's walk over the address tables.
             let lookup = |dir: u8, a: std::net::IpAddr| -> Option<AddrEntry> {
-                let hit =
-                    |plen: u32, net: IpNet| net.contains(&a) && net.prefix_len() as u32 == plen;
-                match a {
-                    std::net::IpAddr::V4(_) => img
-                        .v4
-                        .iter()
-                        .filter(|(k, _)| k.generation() as u32 == g && k.dir() == dir)
-                        .filter(|(k, _)| {
-                            let bits = k.addr_bits().unwrap();
-                            let addr = std::net::Ipv4Addr::from(k.addr());
-                            hit(bits, IpNet::new(addr.into(), bits as u8).unwrap())
-                        })
-                        .max_by_key(|(k, _)| k.prefixlen)
-                        .map(|(_, e)| *e),
-                    std::net::IpAddr::V6(_) => img
-                        .v6
-                        .iter()
-                        .filter(|(k, _)| k.generation() as u32 == g && k.dir() == dir)
-                        .filter(|(k, _)| {
-                            let bits = k.addr_bits().unwrap();
-                            let addr = std::net::Ipv6Addr::from(k.addr());
-                            hit(bits, IpNet::new(addr.into(), bits as u8).unwrap())
-                        })
-                        .max_by_key(|(k, _)| k.prefixlen)
-                        .map(|(_, e)| *e),
-                }
+                let e = match a {
+                    std::net::IpAddr::V4(a) => img.addr_entry(true, dir, u32::from(a) as u128),
+                    std::net::IpAddr::V6(a) => img.addr_entry(false, dir, u128::from(a)),
+                };
+                Some(e.expect("tables the program reads without corruption"))
             };
             let (src, dst) = (lookup(DIR_SRC, s), lookup(DIR_DST, d));
             let (ws, wd) = if s.is_ipv4() {

@@ -971,3 +971,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod compare_tests {
+    use super::*;
+
+    fn row(frame: &'static str, cost: f64) -> Row {
+        Row {
+            set: "cidrs",
+            size: 1,
+            frame,
+            cost,
+            bare: 91.0,
+            xdp_filter: None,
+        }
+    }
+
+    #[test]
+    fn growth_over_the_tolerance_fails_and_improvement_does_not() {
+        let path = std::env::temp_dir().join(format!("xg-baseline-{}.csv", std::process::id()));
+        let text = format!(
+            "# a comment\n{CSV_HEADER}cidrs,1,a,x,y,insn,1000.0,91.0,1,-,-,-,pass\n\
+             cidrs,1,b,x,y,insn,1000.0,91.0,1,-,-,-,drop\n"
+        );
+        std::fs::write(&path, text).unwrap();
+        let p = path.to_str().unwrap();
+        assert!(compare(&[row("a", 1020.0), row("b", 900.0)], p, 2.0, "insn").unwrap());
+        assert!(!compare(&[row("a", 1021.0), row("b", 1000.0)], p, 2.0, "insn").unwrap());
+        assert!(compare(&[row("a", 1000.0)], p, 2.0, "ns").is_err());
+        std::fs::remove_file(&path).unwrap();
+    }
+}

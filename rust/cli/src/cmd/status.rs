@@ -119,8 +119,11 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         .map_err(err("xdpg_config"))?
         .unwrap_or_default();
     let gb = g as u8;
-    let (v4, v4c) = per_gen(guard, MapId::V4, |k: &Lpm4Key| k.generation() == gb)?;
-    let (v6, v6c) = per_gen(guard, MapId::V6, |k: &Lpm6Key| k.generation() == gb)?;
+    // The address tables do not count their prefixes; the record does.
+    let (v4, v6) = match ctl::recorded_prefixes(guard, g, cfg.tag) {
+        Some([v4, v6]) => (json!(v4), json!(v6)),
+        None => (Value::Null, Value::Null),
+    };
     let (macs, _) = per_gen(guard, MapId::Mac, |k: &MacKey| k.generation == gb)?;
     let (ifpol, _) = per_gen(guard, MapId::Ifaces, |k: &u32| iface_key_parts(*k).1 == g)?;
     let mut limiters = 0;
@@ -142,7 +145,6 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         "samples_per_second": cfg.sample_rate,
         "compound_rules": cfg.all.count_ones(),
         "ipv4_prefixes": v4, "ipv6_prefixes": v6,
-        "prefixes_capped": v4c || v6c,
         "macs": macs, "interface_policies": ifpol, "limiters": limiters,
     });
 
@@ -290,9 +292,8 @@ fn print_text(v: &Value) {
             r["samples_per_second"]
         );
         println!(
-            "            {} compound rules, {}{} IPv4 and {} IPv6 prefixes, {} MACs, {} interface policies, {} limiters",
+            "            {} compound rules, {} IPv4 and {} IPv6 prefixes, {} MACs, {} interface policies, {} limiters",
             r["compound_rules"],
-            if r["prefixes_capped"] == true { "≥" } else { "" },
             r["ipv4_prefixes"],
             r["ipv6_prefixes"],
             r["macs"],

@@ -11,7 +11,7 @@ use super::state::read_sums;
 use super::Failure;
 use crate::Guard;
 
-/// "map xdpg_v4 is full: ..." for `map` of `max` entries.
+/// "map xdpg_host4 is full: ..." for `map` of `max` entries.
 fn full(map: MapId, needed: usize, max: usize, active: usize, why: &str) -> Failure {
     Failure::failed(format!(
         "map {} is full: {needed} entries needed, max {max} ({active} held by the active rule set{why}); \
@@ -21,14 +21,14 @@ fn full(map: MapId, needed: usize, max: usize, active: usize, why: &str) -> Fail
 }
 
 /// The keyed maps whose room a commit checks, in [`Counts`] order.
-const KEYED: [MapId; 4] = [MapId::V4, MapId::V6, MapId::Mac, MapId::Ifaces];
+const KEYED: [MapId; 4] = [MapId::Host4, MapId::Host6, MapId::Mac, MapId::Ifaces];
 
 /// Entries of one generation in each of the [`KEYED`] maps.
 pub(super) type Counts = [usize; 4];
 
 /// The entries of `img` in the keyed maps.
 pub(super) fn counts(img: &Image) -> Counts {
-    [img.v4.len(), img.v6.len(), img.macs.len(), img.ifaces.len()]
+    [img.host4.len(), img.host6.len(), img.macs.len(), img.ifaces.len()]
 }
 
 /// The entries generation `g` was written with, as its record counts
@@ -110,7 +110,7 @@ mod tests {
              set; both generations must fit while the new set is written); nothing changed"
         );
         // A million prefixes per generation fit beside a million.
-        assert!(MapId::V4.spec().max_entries as usize >= 2_000_000);
-        assert!(MapId::V6.spec().max_entries as usize >= 2_000_000);
+        assert!(MapId::Host4.spec().max_entries as usize >= 2_000_000);
+        assert!(MapId::Host6.spec().max_entries as usize >= 2_000_000);
     }
 }

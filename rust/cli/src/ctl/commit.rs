@@ -41,9 +41,9 @@ impl Progress for Quiet {
 pub struct Committed {
     /// The generation now active.
     pub generation: u32,
-    /// IPv4 trie entries written.
+    /// IPv4 prefixes (hosts included) in the rule set now active.
     pub v4: usize,
-    /// IPv6 trie entries written.
+    /// IPv6 prefixes in the rule set now active.
     pub v6: usize,
     /// MAC entries written.
     pub macs: usize,
@@ -120,8 +120,8 @@ pub fn commit(
     }
     Ok(Committed {
         generation: target,
-        v4: img.v4.len(),
-        v6: img.v6.len(),
+        v4: img.prefixes[0],
+        v6: img.prefixes[1],
         macs: img.macs.len(),
         compile,
         write,
@@ -174,12 +174,12 @@ pub(super) fn array_plan<V: PartialEq>(have: &[V], want: &[V]) -> Vec<usize> {
 
 /// Deletes the keys that belong to no generation; how many.
 pub(super) fn delete_foreign(guard: &Guard, f: &Foreign) -> Result<usize, Failure> {
-    let keys4: Vec<Lpm4Key> = f.v4.iter().map(|(k, _)| *k).collect();
-    let keys6: Vec<Lpm6Key> = f.v6.iter().map(|(k, _)| *k).collect();
+    let keys4: Vec<Host4Key> = f.host4.iter().map(|(k, _)| *k).collect();
+    let keys6: Vec<Host6Key> = f.host6.iter().map(|(k, _)| *k).collect();
     let keysm: Vec<MacKey> = f.mac.iter().map(|(k, _)| *k).collect();
     for (map, r) in [
-        (MapId::V4, guard.map(MapId::V4).delete_batch(&keys4)),
-        (MapId::V6, guard.map(MapId::V6).delete_batch(&keys6)),
+        (MapId::Host4, guard.map(MapId::Host4).delete_batch(&keys4)),
+        (MapId::Host6, guard.map(MapId::Host6).delete_batch(&keys6)),
         (MapId::Mac, guard.map(MapId::Mac).delete_batch(&keysm)),
     ] {
         r.map_err(map_err(map))?;
@@ -227,6 +227,15 @@ pub(super) fn write_generation(
         &img.rules,
         &have.rules,
     )?;
+    n += array(
+        guard,
+        MapId::AddrValues,
+        addr_value_index(g, 0),
+        &img.addrv,
+        &have.addrv,
+    )?;
+    n += array(guard, MapId::V4Table, v4t_index(g, 0), &img.v4t, &have.v4t)?;
+    n += array(guard, MapId::V6Table, v6t_index(g, 0), &img.v6t, &have.v6t)?;
     n += array(
         guard,
         MapId::Proto,
@@ -286,8 +295,8 @@ pub(super) fn write_generation(
         }
         Ok(old.len() + keys.len())
     }
-    n += replace(guard, MapId::V4, &have.v4, &img.v4, progress, commit_path)?;
-    n += replace(guard, MapId::V6, &have.v6, &img.v6, progress, commit_path)?;
+    n += replace(guard, MapId::Host4, &have.host4, &img.host4, progress, commit_path)?;
+    n += replace(guard, MapId::Host6, &have.host6, &img.host6, progress, commit_path)?;
     n += replace(
         guard,
         MapId::Mac,

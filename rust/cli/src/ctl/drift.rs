@@ -83,35 +83,37 @@ fn dir_word(d: u8) -> String {
     }
 }
 
-/// A trie key in words: `generation 1 src 192.0.2.0/24` for the keys
-/// xdpguard writes, the raw prefix length and bytes for others.
-pub(super) fn v4_key_text(k: &Lpm4Key) -> String {
-    match k.addr_bits() {
-        Some(bits) if k.is_valid() => trie_words(
-            k.generation(),
-            k.dir(),
-            std::net::Ipv4Addr::from(k.addr()).into(),
-            bits,
-        ),
-        _ => format!("prefixlen {} data {}", k.prefixlen, hex(&k.data)),
+/// A host key in words: `generation 1 src 192.0.2.7` for the keys
+/// xdpguard writes, the raw bytes for others.
+pub(super) fn host4_key_text(k: &Host4Key) -> String {
+    if k.is_valid() {
+        host_words(k.generation, k.dir, std::net::Ipv4Addr::from(k.addr).into())
+    } else {
+        format!("key {}", hex(bytes_of(k)))
     }
 }
 
-/// [`v4_key_text`] for IPv6.
-pub(super) fn v6_key_text(k: &Lpm6Key) -> String {
-    match k.addr_bits() {
-        Some(bits) if k.is_valid() => trie_words(
-            k.generation(),
-            k.dir(),
-            std::net::Ipv6Addr::from(k.addr()).into(),
-            bits,
-        ),
-        _ => format!("prefixlen {} data {}", k.prefixlen, hex(&k.data)),
+/// [`host4_key_text`] for IPv6.
+pub(super) fn host6_key_text(k: &Host6Key) -> String {
+    if k.is_valid() {
+        host_words(k.generation, k.dir, std::net::Ipv6Addr::from(k.addr).into())
+    } else {
+        format!("key {}", hex(bytes_of(k)))
     }
 }
 
-fn trie_words(generation: u8, dir: u8, ip: std::net::IpAddr, bits: u32) -> String {
-    format!("generation {generation} {} {ip}/{bits}", dir_word(dir))
+fn host_words(generation: u8, dir: u8, ip: std::net::IpAddr) -> String {
+    format!("generation {generation} {} {ip}", dir_word(dir))
+}
+
+/// An address table cell in words.
+fn cell_text(c: &u32) -> String {
+    match cell_parts(*c) {
+        (CELL_LEAF, v) => format!("leaf value {v}"),
+        (CELL_HOSTS, v) => format!("leaf value {v} (hosts below)"),
+        (CELL_CHILD, o) => format!("chunk at {o}"),
+        (k, p) => format!("{c:#010x} (kind {k} payload {p}: unknown)"),
+    }
 }
 
 fn mac_key_text(k: &MacKey) -> String {
@@ -238,6 +240,36 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
     array(
         &mut out,
         g,
+        MapId::V4Table,
+        v4t_index(g, 0),
+        &expected.v4t,
+        &found.v4t,
+        |k| format!("{k} (generation {g}, cell {})", k % V4T_CELLS),
+        cell_text,
+    );
+    array(
+        &mut out,
+        g,
+        MapId::V6Table,
+        v6t_index(g, 0),
+        &expected.v6t,
+        &found.v6t,
+        |k| format!("{k} (generation {g}, cell {})", k % V6T_CELLS),
+        cell_text,
+    );
+    array(
+        &mut out,
+        g,
+        MapId::AddrValues,
+        addr_value_index(g, 0),
+        &expected.addrv,
+        &found.addrv,
+        |k| format!("{k} (generation {g}, value {})", addr_value_parts(k).1),
+        addr_entry_text,
+    );
+    array(
+        &mut out,
+        g,
         MapId::Proto,
         proto_index(g, 0),
         &expected.proto,
@@ -314,20 +346,20 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
     keyed(
         &mut out,
         g,
-        MapId::V4,
-        &expected.v4,
-        &found.v4,
-        v4_key_text,
-        addr_entry_text,
+        MapId::Host4,
+        &expected.host4,
+        &found.host4,
+        host4_key_text,
+        |v| format!("value {v}"),
     );
     keyed(
         &mut out,
         g,
-        MapId::V6,
-        &expected.v6,
-        &found.v6,
-        v6_key_text,
-        addr_entry_text,
+        MapId::Host6,
+        &expected.host6,
+        &found.host6,
+        host6_key_text,
+        |v| format!("value {v}"),
     );
     keyed(
         &mut out,
@@ -385,8 +417,8 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
         }));
     }
     let f = &held.foreign;
-    extra(&mut out, MapId::V4, &f.v4, v4_key_text, addr_entry_text);
-    extra(&mut out, MapId::V6, &f.v6, v6_key_text, addr_entry_text);
+    extra(&mut out, MapId::Host4, &f.host4, host4_key_text, |v| format!("value {v}"));
+    extra(&mut out, MapId::Host6, &f.host6, host6_key_text, |v| format!("value {v}"));
     extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| {
         format!("{v:#x}")
     });
@@ -395,7 +427,7 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::held::{digest, fresh_config, fresh_image, trie_owner};
+    use super::super::held::{digest, fresh_config, fresh_image};
     use super::*;
     use crate::ctl::test_sets::*;
 
@@ -403,8 +435,9 @@ mod tests {
     fn a_generation_holding_its_image_has_no_drift_and_the_same_digest() {
         let want = image(BASE, 1);
         let mut found = want.clone();
-        // Read back in another order (a trie walk is not the compiler's).
-        found.v4.reverse();
+        // Read back in another order (a hash walk is not the compiler's).
+        found.host4.reverse();
+        found.macs.reverse();
         assert_eq!(drift(&want, &found), vec![]);
         assert_eq!(digest(&want), digest(&found));
     }
@@ -433,12 +466,15 @@ mod tests {
             (Some("0x1"), Some("0x0"))
         );
         assert_ne!(digest(&f), base);
-        // A garbage action byte in a trie entry.
+        // A garbage action byte in an address entry.
         let mut f = want.clone();
-        f.v4[0].1.best.action = 0x7f;
+        let v = (1..f.addrv.len())
+            .find(|&i| f.addrv[i].best.action != ACTION_NONE)
+            .expect("an address rule");
+        f.addrv[v].best.action = 0x7f;
         let d = drift(&want, &f);
         assert_eq!(d.len(), 1, "{d:?}");
-        assert_eq!(d[0].map, MapId::V4);
+        assert_eq!(d[0].map, MapId::AddrValues);
         assert!(
             d[0].found
                 .as_deref()
@@ -446,21 +482,29 @@ mod tests {
                 .contains("action 0x7f (unknown)"),
             "{d:?}"
         );
-        assert!(d[0].key.starts_with("generation 1 src "), "{d:?}");
+        assert_eq!(d[0].key, format!("{} (generation 1, value {v})", addr_value_index(1, v as u32)));
         assert_ne!(digest(&f), base);
-        // An extra key, and a missing one.
+        // A cell pointing elsewhere.
         let mut f = want.clone();
-        let k = f.v4[0].0;
-        let mut a = k.addr();
+        let c = f.v4t.iter().position(|&c| c != 0).expect("a cell");
+        f.v4t[c] ^= 1;
+        let d = drift(&want, &f);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].map, MapId::V4Table);
+        assert_ne!(digest(&f), base);
+        // An extra host key, and a missing one.
+        let mut f = want.clone();
+        let k = f.host4[0].0;
+        let mut a = k.addr;
         a[3] ^= 1;
-        let k = Lpm4Key::new(k.generation() as u32, k.dir(), a, 32);
-        f.v4.push((k, AddrEntry::default()));
-        let gone = f.v4.remove(0);
+        let k = Host4Key::new(k.generation as u32, k.dir, a);
+        f.host4.push((k, 0));
+        let gone = f.host4.remove(0);
         let d = drift(&want, &f);
         assert_eq!(d.len(), 2, "{d:?}");
         assert!(d
             .iter()
-            .any(|x| x.found.is_none() && x.key == v4_key_text(&gone.0)));
+            .any(|x| x.found.is_none() && x.key == host4_key_text(&gone.0)));
         assert!(d.iter().any(|x| x.expected.is_none()));
         // A rank, a limiter index and a config field.
         let mut f = want.clone();
@@ -482,23 +526,16 @@ mod tests {
 
     #[test]
     fn keys_of_no_generation_are_told_apart() {
-        assert_eq!(trie_owner(16 + 24, 1), Some(1));
-        assert_eq!(trie_owner(8, 0), Some(0));
-        // Shorter than the generation byte: lookups of both match it.
-        assert_eq!(trie_owner(7, 0), None);
-        assert_eq!(trie_owner(0, 1), None);
-        assert_eq!(trie_owner(40, 2), None);
         assert_eq!(
-            v4_key_text(&Lpm4Key::new(1, DIR_SRC, [198, 51, 100, 0], 24)),
-            "generation 1 src 198.51.100.0/24"
+            host4_key_text(&Host4Key::new(1, DIR_SRC, [198, 51, 100, 7])),
+            "generation 1 src 198.51.100.7"
         );
         assert_eq!(
-            v4_key_text(&Lpm4Key {
-                prefixlen: 4,
-                ..Lpm4Key::new(1, DIR_SRC, [198, 51, 100, 0], 24)
-            }),
-            "prefixlen 4 data 01 00 c6 33 64 00 00 00"
+            host4_key_text(&Host4Key::new(2, DIR_SRC, [198, 51, 100, 7])),
+            "key 02 00 00 00 c6 33 64 07"
         );
+        assert_eq!(cell_text(&cell(CELL_CHILD, 131072)), "chunk at 131072");
+        assert_eq!(cell_text(&cell(CELL_HOSTS, 3)), "leaf value 3 (hosts below)");
     }
 
     #[test]

@@ -11,17 +11,19 @@ use super::commit::map_err;
 use super::Failure;
 use crate::Guard;
 
-/// The generation a trie key belongs to: its generation byte, if that is 0
-/// or 1 and the key is long enough to include it (`prefixlen` >= 8).
-/// `None`: a key of no generation (lookups of both generations can match
-/// a shorter one); only another program writes such keys, and every
-/// commit deletes them.
-pub fn trie_owner(prefixlen: u32, generation_byte: u8) -> Option<u32> {
-    (prefixlen >= 8 && generation_byte < 2).then_some(generation_byte as u32)
-}
-
 fn mac_owner(k: &MacKey) -> Option<u32> {
     (k.generation < 2).then_some(k.generation as u32)
+}
+
+/// The generation a host key belongs to; `None`: a key of no generation
+/// (or with reserved bytes set), which only another program writes and
+/// every commit deletes.
+fn host4_owner(k: &Host4Key) -> Option<u32> {
+    k.is_valid().then_some(k.generation as u32)
+}
+
+fn host6_owner(k: &Host6Key) -> Option<u32> {
+    k.is_valid().then_some(k.generation as u32)
 }
 
 /// An image with nothing in it, not even the arrays (which [`read_held`]
@@ -31,8 +33,12 @@ pub(super) fn blank(g: u32) -> Image {
         generation: g,
         config: Config::default(),
         rules: Vec::new(),
-        v4: Vec::new(),
-        v6: Vec::new(),
+        v4t: Vec::new(),
+        v6t: Vec::new(),
+        addrv: Vec::new(),
+        host4: Vec::new(),
+        host6: Vec::new(),
+        prefixes: [0; 2],
         macs: Vec::new(),
         proto: Vec::new(),
         ports: Vec::new(),
@@ -46,11 +52,7 @@ pub(super) fn blank(g: u32) -> Image {
 pub fn fresh_image(g: u32, config: Config) -> Image {
     Image {
         config,
-        rules: vec![RuleEntry::default(); MAX_BIT_RULES as usize],
-        proto: vec![0; PROTOS_PER_GENERATION as usize],
-        ports: vec![0; PORTS_PER_GENERATION as usize],
-        limits: vec![LimitConfig::default(); MAX_LIMITS as usize],
-        ..blank(g)
+        ..Image::empty(g)
     }
 }
 
@@ -68,8 +70,8 @@ pub(super) fn fresh_config(found: &Config) -> Config {
 /// Entries of the keyed maps that belong to no generation.
 #[derive(Default)]
 pub struct Foreign {
-    pub(super) v4: Vec<(Lpm4Key, AddrEntry)>,
-    pub(super) v6: Vec<(Lpm6Key, AddrEntry)>,
+    pub(super) host4: Vec<(Host4Key, u32)>,
+    pub(super) host6: Vec<(Host6Key, u32)>,
     pub(super) mac: Vec<(MacKey, u64)>,
 }
 
@@ -78,7 +80,8 @@ pub struct Held {
     /// `xdpg_active[0]` as stored (the program knows only 0 and 1).
     pub active_raw: u32,
     /// Each generation's entries. The keyed maps are always read whole;
-    /// the arrays (config, rules, protocols, ports, limits) only for the
+    /// the arrays (config, rules, address tables and values, protocols,
+    /// ports, limits) only for the
     /// generations asked for, else they are empty.
     pub gens: [Image; 2],
     /// Keys of no generation.
@@ -108,6 +111,18 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
             .map(MapId::Rules)
             .lookup_range(rule_index(g, 0), MAX_BIT_RULES)
             .map_err(map_err(MapId::Rules))?;
+        img.v4t = guard
+            .map(MapId::V4Table)
+            .lookup_range(v4t_index(g, 0), V4T_CELLS)
+            .map_err(map_err(MapId::V4Table))?;
+        img.v6t = guard
+            .map(MapId::V6Table)
+            .lookup_range(v6t_index(g, 0), V6T_CELLS)
+            .map_err(map_err(MapId::V6Table))?;
+        img.addrv = guard
+            .map(MapId::AddrValues)
+            .lookup_range(addr_value_index(g, 0), ADDR_VALUES)
+            .map_err(map_err(MapId::AddrValues))?;
         img.proto = guard
             .map(MapId::Proto)
             .lookup_range(proto_index(g, 0), PROTOS_PER_GENERATION)
@@ -138,21 +153,16 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
         Ok((gens, none))
     }
     let mut foreign = Foreign::default();
-    let trie = |prefixlen: u32, generation: u8| trie_owner(prefixlen, generation);
-    let ([v4_0, v4_1], v4) = split(guard, MapId::V4, |k: &Lpm4Key| {
-        trie(k.prefixlen, k.generation())
-    })?;
-    let ([v6_0, v6_1], v6) = split(guard, MapId::V6, |k: &Lpm6Key| {
-        trie(k.prefixlen, k.generation())
-    })?;
+    let ([h4_0, h4_1], h4) = split(guard, MapId::Host4, host4_owner)?;
+    let ([h6_0, h6_1], h6) = split(guard, MapId::Host6, host6_owner)?;
     let ([mac_0, mac_1], mac) = split(guard, MapId::Mac, mac_owner)?;
     let ([if_0, if_1], _) = split(guard, MapId::Ifaces, |&k: &u32| Some(iface_key_parts(k).1))?;
-    (foreign.v4, foreign.v6, foreign.mac) = (v4, v6, mac);
-    for (img, (v4, v6, macs, ifaces)) in gens
+    (foreign.host4, foreign.host6, foreign.mac) = (h4, h6, mac);
+    for (img, (h4, h6, macs, ifaces)) in gens
         .iter_mut()
-        .zip([(v4_0, v6_0, mac_0, if_0), (v4_1, v6_1, mac_1, if_1)])
+        .zip([(h4_0, h6_0, mac_0, if_0), (h4_1, h6_1, mac_1, if_1)])
     {
-        (img.v4, img.v6, img.macs, img.ifaces) = (v4, v6, macs, ifaces);
+        (img.host4, img.host6, img.macs, img.ifaces) = (h4, h6, macs, ifaces);
     }
     Ok(Held {
         active_raw,
@@ -224,11 +234,14 @@ pub fn digest(img: &Image) -> Digest {
         .or_default()
         .add(&g.to_ne_bytes(), bytes_of(&img.config));
     array(&mut d, MapId::Rules, rule_index(g, 0), &img.rules);
+    array(&mut d, MapId::V4Table, v4t_index(g, 0), &img.v4t);
+    array(&mut d, MapId::V6Table, v6t_index(g, 0), &img.v6t);
+    array(&mut d, MapId::AddrValues, addr_value_index(g, 0), &img.addrv);
     array(&mut d, MapId::Proto, proto_index(g, 0), &img.proto);
     array(&mut d, MapId::Ports, port_index(g, 0, 0), &img.ports);
     array(&mut d, MapId::Limits, limit_index(g, 0), &img.limits);
-    keyed(&mut d, MapId::V4, &img.v4);
-    keyed(&mut d, MapId::V6, &img.v6);
+    keyed(&mut d, MapId::Host4, &img.host4);
+    keyed(&mut d, MapId::Host6, &img.host6);
     keyed(&mut d, MapId::Mac, &img.macs);
     keyed(&mut d, MapId::Ifaces, &img.ifaces);
     d

@@ -46,8 +46,10 @@ mod watch;
 pub use capacity::check;
 pub use commit::{commit, Committed, Progress, Quiet};
 pub use drift::Drift;
-pub use held::{digest, fresh_image, read_held, trie_owner, Digest, Foreign, Held, MapSum};
-pub use state::{active, fresh_rules, lock, samples_lock, state_dir, Active, Lock, Origin};
+pub use held::{digest, fresh_image, read_held, Digest, Foreign, Held, MapSum};
+pub use state::{
+    active, fresh_rules, lock, recorded_prefixes, samples_lock, state_dir, Active, Lock, Origin,
+};
 pub use verify::{check_generation, drift_failure, entries_differ, verify, GenCheck, Verification};
 pub use watch::{alive, disarm, watch};
 

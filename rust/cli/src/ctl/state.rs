@@ -199,6 +199,10 @@ pub(super) struct Sums {
     /// Interface names and the ifindex each had when compiled.
     #[serde(default)]
     pub(super) ifindexes: Vec<(String, u32)>,
+    /// IPv4 and IPv6 prefixes the address tables hold (they do not
+    /// say it themselves).
+    #[serde(default)]
+    pub(super) prefixes: [usize; 2],
 }
 
 pub(super) fn sums_path(generation: u32) -> PathBuf {
@@ -221,6 +225,12 @@ pub(super) fn read_sums(guard: &Guard, g: u32, tag: u32) -> Result<Sums, String>
     Ok(s)
 }
 
+/// The IPv4 and IPv6 prefixes generation `g` (with config tag `tag`)
+/// was written with, by its record; `None` without a valid record.
+pub fn recorded_prefixes(guard: &Guard, g: u32, tag: u32) -> Option<[usize; 2]> {
+    read_sums(guard, g, tag).ok().map(|s| s.prefixes)
+}
+
 pub(super) fn save_sums(
     guard: &Guard,
     img: &Image,
@@ -234,6 +244,7 @@ pub(super) fn save_sums(
         tag: img.config.tag,
         digest: digest(img),
         ifindexes: ifindexes.to_vec(),
+        prefixes: img.prefixes,
     };
     save_json(&s, &sums_path(img.generation))
 }

@@ -248,7 +248,7 @@ mod tests {
 
     /// With bpf(2) (root), against maps made as the module makes them:
     /// both generations written, then changed behind xdpguard's back
-    /// (a port entry, a trie action byte, an extra key, a key of no
+    /// (a port entry, a host entry's value, an extra key, a key of no
     /// generation); each change is reported, and what a commit does (the
     /// target written whole, keys of no generation deleted, the other
     /// generation put back) leaves both clean. Prints what reading back
@@ -301,14 +301,14 @@ mod tests {
         );
         let t = Instant::now();
         let e = guard
-            .map(MapId::V4)
-            .entries::<Lpm4Key, AddrEntry>()
+            .map(MapId::Host4)
+            .entries::<Host4Key, u32>()
             .expect("entries");
         let te = t.elapsed();
         let t = Instant::now();
-        let k = guard.map(MapId::V4).keys::<Lpm4Key>().expect("keys");
+        let k = guard.map(MapId::Host4).keys::<Host4Key>().expect("keys");
         eprintln!(
-            "xdpg_v4: {} entries read in {te:?}, {} keys walked in {:?}",
+            "xdpg_host4: {} entries read in {te:?}, {} keys walked in {:?}",
             e.len(),
             k.len(),
             t.elapsed()
@@ -331,30 +331,15 @@ mod tests {
         // Behind xdpguard's back.
         let port = port_index(1, PORTS_TCP_DST, 5555);
         guard.map(MapId::Ports).update(&port, &0u64).expect("port");
-        let (k, mut v) = held.gens[1].v4[0];
-        v.best.action = 0x7f;
-        guard.map(MapId::V4).update(&k, &v).expect("trie");
-        let first = held.gens[0].v4[0].0;
-        let mut a = first.addr();
+        let (k, v) = held.gens[1].host4[0];
+        guard.map(MapId::Host4).update(&k, &(v + 7)).expect("host");
+        let first = held.gens[0].host4[0].0;
+        let mut a = first.addr;
         a[0] = 10;
-        let extra = Lpm4Key::new(
-            first.generation() as u32,
-            first.dir(),
-            a,
-            first.addr_bits().unwrap_or(32),
-        );
-        guard
-            .map(MapId::V4)
-            .update(&extra, &AddrEntry::default())
-            .expect("extra");
-        let nowhere = Lpm4Key {
-            prefixlen: 4,
-            data: [0; 8],
-        };
-        guard
-            .map(MapId::V4)
-            .update(&nowhere, &AddrEntry::default())
-            .expect("foreign");
+        let extra = Host4Key::new(first.generation as u32, first.dir, a);
+        guard.map(MapId::Host4).update(&extra, &0u32).expect("extra");
+        let nowhere = Host4Key::new(2, DIR_SRC, [0; 4]);
+        guard.map(MapId::Host4).update(&nowhere, &0u32).expect("foreign");
         let held = read_held(&guard, [true, true]).expect("read");
         let t = Instant::now();
         let c1 = check_generation(&guard, &held.gens[1], true, true);
@@ -364,7 +349,9 @@ mod tests {
         );
         let c0 = check_generation(&guard, &held.gens[0], false, true);
         assert_eq!(c1.drift.len(), 2, "{:?}", c1.drift);
-        assert_eq!(c1.maps, vec!["xdpg_ports", "xdpg_v4"]);
+        let mut maps = c1.maps.clone();
+        maps.sort();
+        assert_eq!(maps, vec!["xdpg_host4", "xdpg_ports"]);
         assert!(c1.drift.iter().any(|d| d.key.ends_with("tcp dport 5555)")
             && d.expected.as_deref() == Some("0x1")
             && d.found.as_deref() == Some("0x0")));
@@ -372,7 +359,7 @@ mod tests {
         assert_eq!(c0.drift[0].expected, None);
         let f = foreign_drift(&held);
         assert_eq!(f.len(), 1, "{f:?}");
-        assert_eq!(f[0].key, "prefixlen 4 data 00 00 00 00 00 00 00 00");
+        assert_eq!(f[0].key, "key 02 00 00 00 00 00 00 00");
 
         // What a commit to generation 0 (1 active) does, but the switch.
         let t = Instant::now();

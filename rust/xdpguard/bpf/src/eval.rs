@@ -6,13 +6,13 @@
 //! the best address-only rules of the source and destination by rank.
 //! No match leaves the interface's or the generation's default policy.
 
-use aya_ebpf::{maps::lpm_trie::Key, programs::XdpContext};
+use aya_ebpf::{maps::Array, programs::XdpContext};
 use xdpguard_abi::*;
 
 use crate::parse::{
     load, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
 };
-use crate::{Decision, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4, V6};
+use crate::{Decision, ADDRV, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4T, V6T};
 
 #[inline(always)]
 fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
@@ -40,40 +40,106 @@ fn mac_bits(ctx: &XdpContext, generation: u32, dir: u8) -> u64 {
     }
 }
 
-/// An LPM trie key on the stack, 8-aligned so that its words are stored
-/// whole (aya's `Key` is packed).
-#[repr(C, align(8))]
-struct Aligned<K>(Key<K>);
+/// The address tables hold something the program does not understand
+/// (a pointer past the last level, a value out of range).
+pub(crate) struct Corrupt;
+
+/// The cell a leaf or pointer `c` leads to: the next level's cell at
+/// `index` in the chunk `c` points at, or `c` itself if it is a leaf.
+/// `Err` for a missing cell (an offset out of range).
+#[inline(always)]
+fn step(
+    table: &Array<u32>,
+    region: fn(u32, u32) -> u32,
+    generation: u32,
+    c: u32,
+    index: u32,
+) -> Result<u32, Corrupt> {
+    let (kind, payload) = cell_parts(c);
+    if kind != CELL_CHILD {
+        return Ok(c);
+    }
+    table
+        .get(region(generation, payload + index))
+        .copied()
+        .ok_or(Corrupt)
+}
 
 /// The address entry of the longest prefix matching the frame's source
-/// (`DIR_SRC`) or destination address (`DIR_DST`), if any.
+/// (`DIR_SRC`) or destination address (`DIR_DST`): one cell per level of
+/// the address table (a leaf ends the walk), then, under a leaf marked
+/// `CELL_HOSTS`, the host hash, then the value. At most 4 cells for IPv4
+/// and 15 for IPv6, one hash lookup and one value, whatever the number of
+/// prefixes.
 #[inline(always)]
 fn addr_entry(
     ctx: &XdpContext,
     generation: u32,
     f: &Facts,
     dir: u8,
-) -> Option<&'static AddrEntry> {
-    if f.family == FAMILY_V4 {
-        let a = load::<u32>(ctx, f.l3 + IPV4_SADDR + 4 * dir as usize)?.to_le_bytes();
-        let key = Aligned(Key::new(
-            lpm_prefixlen(32),
-            lpm4_data(generation, dir, [a[0], a[1], a[2], a[3]]),
-        ));
-        V4.get(&key.0)
+) -> Result<&'static AddrEntry, Corrupt> {
+    let g = generation;
+    let (kind, mut value) = if f.family == FAMILY_V4 {
+        let a = load::<u32>(ctx, f.l3 + IPV4_SADDR + 4 * dir as usize)
+            .ok_or(Corrupt)?
+            .to_le_bytes();
+        let l1 = l1_offset(dir) + ((a[0] as u32) << 8 | a[1] as u32);
+        let mut c = V4T.get(v4t_index(g, l1)).copied().ok_or(Corrupt)?;
+        c = step(&V4T, v4t_index, g, c, a[2] as u32)?;
+        c = step(&V4T, v4t_index, g, c, (a[3] >> 4) as u32)?;
+        c = step(&V4T, v4t_index, g, c, (a[3] & 0x0f) as u32)?;
+        let (kind, value) = cell_parts(c);
+        if kind == CELL_HOSTS {
+            if let Some(v) = HOST4.get_ptr(&Host4Key::new(g, dir, a)) {
+                // SAFETY: a hash lookup result points at a live value for
+                // the rest of this program run (RCU).
+                return entry(g, unsafe { *v });
+            }
+        }
+        (kind, value)
     } else {
         let off = f.l3 + IPV6_SADDR + 16 * dir as usize;
-        let mut addr = [0u8; 16];
-        for i in 0..4 {
-            let w = load::<u32>(ctx, off + 4 * i)?.to_le_bytes();
-            addr[4 * i..4 * i + 4].copy_from_slice(&w);
+        let mut w = [0u32; 4];
+        for (i, w) in w.iter_mut().enumerate() {
+            *w = load::<u32>(ctx, off + 4 * i).ok_or(Corrupt)?;
         }
-        let key = Aligned(Key::new(
-            lpm_prefixlen(128),
-            lpm6_data(generation, dir, &addr),
-        ));
-        V6.get(&key.0)
+        let byte = |k: usize| (w[k >> 2] >> ((k & 3) * 8)) & 0xff;
+        let l1 = l1_offset(dir) + (byte(0) << 8 | byte(1));
+        let mut c = V6T.get(v6t_index(g, l1)).copied().ok_or(Corrupt)?;
+        for k in 2..16 {
+            if cell_parts(c).0 != CELL_CHILD {
+                break;
+            }
+            c = step(&V6T, v6t_index, g, c, byte(k))?;
+        }
+        let (kind, value) = cell_parts(c);
+        if kind == CELL_HOSTS {
+            let mut addr = [0u8; 16];
+            for (i, w) in w.iter().enumerate() {
+                addr[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
+            }
+            if let Some(v) = HOST6.get_ptr(&Host6Key::new(g, dir, addr)) {
+                // SAFETY: as above.
+                return entry(g, unsafe { *v });
+            }
+        }
+        (kind, value)
+    };
+    if kind != CELL_LEAF && kind != CELL_HOSTS {
+        // A pointer below the last level, or an unknown kind.
+        return Err(Corrupt);
     }
+    value &= CELL_PAYLOAD;
+    entry(g, value)
+}
+
+/// Value `value` of `generation` in `xdpg_addrv`.
+#[inline(always)]
+fn entry(generation: u32, value: u32) -> Result<&'static AddrEntry, Corrupt> {
+    if value >= ADDR_VALUES {
+        return Err(Corrupt);
+    }
+    ADDRV.get(addr_value_index(generation, value)).ok_or(Corrupt)
 }
 
 /// Index of the lowest set bit of a non-zero `b`, without `cttz` (which
@@ -178,17 +244,21 @@ pub(crate) fn classify(
             (TRIE_SRC6, TRIE_DST6)
         };
         // Address rules apply to every IP frame, link-essential ones too,
-        // so the tries are searched whatever `bits` says.
-        let src = if cfg.tries & src_bit != 0 {
-            addr_entry(ctx, generation, f, DIR_SRC)
-        } else {
-            None
-        };
-        let dst = if cfg.tries & dst_bit != 0 {
-            addr_entry(ctx, generation, f, DIR_DST)
-        } else {
-            None
-        };
+        // so the address tables are searched whatever `bits` says.
+        let mut src = None;
+        if cfg.tries & src_bit != 0 {
+            match addr_entry(ctx, generation, f, DIR_SRC) {
+                Ok(e) => src = Some(e),
+                Err(Corrupt) => return Decision::corrupt(),
+            }
+        }
+        let mut dst = None;
+        if cfg.tries & dst_bit != 0 {
+            match addr_entry(ctx, generation, f, DIR_DST) {
+                Ok(e) => dst = Some(e),
+                Err(Corrupt) => return Decision::corrupt(),
+            }
+        }
         let (wild_src, wild_dst) = if v4 {
             (cfg.wild_src4, cfg.wild_dst4)
         } else {

@@ -34,7 +34,7 @@ mod sample;
 use aya_ebpf::{
     bindings::xdp_action,
     macros::{map, xdp},
-    maps::{Array, HashMap, LpmTrie, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, PerCpuHashMap, RingBuf},
     programs::XdpContext,
 };
 use xdpguard_abi::*;
@@ -51,10 +51,16 @@ static ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 static CONFIG: Array<Config> = Array::with_max_entries(GENERATIONS, 0);
 #[map(name = "xdpg_rules")]
 static RULES: Array<RuleEntry> = Array::with_max_entries(GENERATIONS * MAX_BIT_RULES, 0);
-#[map(name = "xdpg_v4")]
-static V4: LpmTrie<[u8; 8], AddrEntry> = LpmTrie::with_max_entries(V4_MAX, BPF_F_NO_PREALLOC);
-#[map(name = "xdpg_v6")]
-static V6: LpmTrie<[u8; 20], AddrEntry> = LpmTrie::with_max_entries(V6_MAX, BPF_F_NO_PREALLOC);
+#[map(name = "xdpg_v4t")]
+static V4T: Array<u32> = Array::with_max_entries(GENERATIONS * V4T_CELLS, 0);
+#[map(name = "xdpg_v6t")]
+static V6T: Array<u32> = Array::with_max_entries(GENERATIONS * V6T_CELLS, 0);
+#[map(name = "xdpg_addrv")]
+static ADDRV: Array<AddrEntry> = Array::with_max_entries(GENERATIONS * ADDR_VALUES, 0);
+#[map(name = "xdpg_host4")]
+static HOST4: HashMap<Host4Key, u32> = HashMap::with_max_entries(HOST4_MAX, BPF_F_NO_PREALLOC);
+#[map(name = "xdpg_host6")]
+static HOST6: HashMap<Host6Key, u32> = HashMap::with_max_entries(HOST6_MAX, BPF_F_NO_PREALLOC);
 #[map(name = "xdpg_mac")]
 static MACS: HashMap<MacKey, u64> = HashMap::with_max_entries(MAC_MAX, 0);
 #[map(name = "xdpg_proto")]
