@@ -65,11 +65,13 @@ fn pool_addr(rng: &mut SmallRng, v4: bool) -> IpAddr {
 fn gen_cidr(rng: &mut SmallRng, v4: bool) -> IpNet {
     let addr = pool_addr(rng, v4);
     let plen = if v4 {
-        *[0u8, 8, 16, 24, 30, 32, 32, rng.gen_range(0..=32)]
+        // Every level of the address table: the first (0-16), the
+        // chunks of /17-/24, /25-/28 and /29-/31, and hosts.
+        *[0u8, 8, 16, 20, 24, 26, 28, 30, 31, 32, 32, rng.gen_range(0..=32)]
             .choose(rng)
             .unwrap_or(&32)
     } else {
-        *[0u8, 32, 48, 56, 64, 127, 128, rng.gen_range(0..=128)]
+        *[0u8, 16, 32, 48, 56, 64, 72, 120, 127, 128, 128, rng.gen_range(0..=128)]
             .choose(rng)
             .unwrap_or(&128)
     };
