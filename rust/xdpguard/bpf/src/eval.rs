@@ -10,7 +10,7 @@ use aya_ebpf::{maps::Array, programs::XdpContext};
 use xdpguard_abi::*;
 
 use crate::parse::{
-    load, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
+    bytes16, load, load_addr6, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
 };
 use crate::{Decision, ADDRV, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4T, V6T};
 
@@ -99,26 +99,18 @@ fn addr_entry(
         (kind, value)
     } else {
         let off = f.l3 + IPV6_SADDR + 16 * dir as usize;
-        let mut w = [0u32; 4];
-        for (i, w) in w.iter_mut().enumerate() {
-            *w = load::<u32>(ctx, off + 4 * i).ok_or(Corrupt)?;
-        }
-        let byte = |k: usize| (w[k >> 2] >> ((k & 3) * 8)) & 0xff;
-        let l1 = l1_offset(dir) + (byte(0) << 8 | byte(1));
+        let a = bytes16(load_addr6(ctx, off).ok_or(Corrupt)?);
+        let l1 = l1_offset(dir) + (addr6_byte(&a, 0) << 8 | addr6_byte(&a, 1));
         let mut c = V6T.get(v6t_index(g, l1)).copied().ok_or(Corrupt)?;
         for k in 2..16 {
             if cell_parts(c).0 != CELL_CHILD {
                 break;
             }
-            c = step(&V6T, v6t_index, g, c, byte(k))?;
+            c = step(&V6T, v6t_index, g, c, addr6_byte(&a, k))?;
         }
         let (kind, value) = cell_parts(c);
         if kind == CELL_HOSTS {
-            let mut addr = [0u8; 16];
-            for (i, w) in w.iter().enumerate() {
-                addr[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-            }
-            if let Some(v) = HOST6.get_ptr(&Host6Key::new(g, dir, addr)) {
+            if let Some(v) = HOST6.get_ptr(&Host6Key::new(g, dir, a)) {
                 // SAFETY: as above.
                 return entry(g, unsafe { *v });
             }
@@ -131,6 +123,15 @@ fn addr_entry(
     }
     value &= CELL_PAYLOAD;
     entry(g, value)
+}
+
+/// Byte `k` (0 to 15) of an IPv6 address.
+#[inline(always)]
+fn addr6_byte(a: &[u8; 16], k: usize) -> u32 {
+    // SAFETY: `k & 15` is below 16, the array's length. (An index with a
+    // bounds check would keep a panic call, which BPF cannot make, at low
+    // opt-levels.)
+    unsafe { *a.get_unchecked(k & 15) as u32 }
 }
 
 /// Value `value` of `generation` in `xdpg_addrv`.

@@ -9,23 +9,18 @@ use core::intrinsics::{atomic_cxchg, AtomicOrdering};
 use aya_ebpf::{bindings::BPF_NOEXIST, helpers::bpf_ktime_get_ns, programs::XdpContext};
 use xdpguard_abi::*;
 
-use crate::parse::{load, Facts, IPV4_SADDR, IPV6_SADDR};
+use crate::parse::{bytes16, load, load_addr6, Facts, IPV4_SADDR, IPV6_SADDR};
 use crate::{BUCKETS, LIMITS};
 
 /// The frame's source address, zero-padded to 16 bytes (IPv4 in the
 /// first 4); `None` if it is not in the packet (the parser checked it is).
 #[inline(always)]
 fn source(ctx: &XdpContext, f: &Facts) -> Option<[u8; 16]> {
-    let mut addr = [0u8; 16];
     if f.family == FAMILY_V4 {
-        addr[..4].copy_from_slice(&load::<u32>(ctx, f.l3 + IPV4_SADDR)?.to_le_bytes());
+        Some(bytes16([load::<u32>(ctx, f.l3 + IPV4_SADDR)?, 0, 0, 0]))
     } else {
-        for i in 0..4 {
-            let w = load::<u32>(ctx, f.l3 + IPV6_SADDR + 4 * i)?;
-            addr[4 * i..4 * i + 4].copy_from_slice(&w.to_le_bytes());
-        }
+        Some(bytes16(load_addr6(ctx, f.l3 + IPV6_SADDR)?))
     }
-    Some(addr)
 }
 
 /// `addr` with all bits past the first `prefix` cleared.
@@ -48,10 +43,11 @@ fn masked(addr: &[u8; 16], prefix: u32) -> [u8; 16] {
     };
     let hi = hi & mask(prefix.min(64));
     let lo = lo & mask(prefix.saturating_sub(64));
-    let mut out = [0u8; 16];
-    out[..8].copy_from_slice(&hi.to_be_bytes());
-    out[8..].copy_from_slice(&lo.to_be_bytes());
-    out
+    let (h, l) = (hi.to_be_bytes(), lo.to_be_bytes());
+    [
+        h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], l[0], l[1], l[2], l[3], l[4], l[5], l[6],
+        l[7],
+    ]
 }
 
 /// The outcome of charging a frame to a limiter.

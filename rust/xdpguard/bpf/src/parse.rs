@@ -141,6 +141,34 @@ pub(crate) fn load_mac(ctx: &XdpContext, off: usize) -> Option<[u8; 6]> {
     Some([a[0], a[1], b[0], b[1], b[2], b[3]])
 }
 
+/// The IPv6 address at `off` as four words as loaded (memory order).
+#[inline(always)]
+pub(crate) fn load_addr6(ctx: &XdpContext, off: usize) -> Option<[u32; 4]> {
+    Some([
+        load::<u32>(ctx, off)?,
+        load::<u32>(ctx, off + 4)?,
+        load::<u32>(ctx, off + 8)?,
+        load::<u32>(ctx, off + 12)?,
+    ])
+}
+
+/// The 16 bytes of four words as loaded, in memory order. Constant
+/// indexes only: slicing or a variable index keeps a bounds-check panic
+/// (a call BPF cannot make) at low opt-levels.
+#[inline(always)]
+pub(crate) fn bytes16(w: [u32; 4]) -> [u8; 16] {
+    let [a, b, c, d] = [
+        w[0].to_le_bytes(),
+        w[1].to_le_bytes(),
+        w[2].to_le_bytes(),
+        w[3].to_le_bytes(),
+    ];
+    [
+        a[0], a[1], a[2], a[3], b[0], b[1], b[2], b[3], c[0], c[1], c[2], c[3], d[0], d[1], d[2],
+        d[3],
+    ]
+}
+
 /// The frame's length (a number: comparing with it needs no packet bound).
 #[inline(always)]
 pub(crate) fn frame_len(ctx: &XdpContext) -> usize {
