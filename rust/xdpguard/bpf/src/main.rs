@@ -124,15 +124,16 @@ pub fn xdpguard(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_ABORTED;
     };
     let ifindex = ingress_ifindex(&ctx);
-    let (decision, f) = if corrupt {
-        (Decision::corrupt(), None)
+    let mut f = Facts::NONE;
+    let decision = if corrupt {
+        Decision::corrupt()
     } else {
-        match parse(&ctx) {
-            Some(f) => (classify(&ctx, ifindex, generation, cfg, &f), Some(f)),
-            None => (malformed(cfg), None),
+        match parse(&ctx, &mut f) {
+            Some(()) => classify(&ctx, ifindex, generation, cfg, &f),
+            None => malformed(cfg),
         }
     };
-    finish(&ctx, ifindex, generation, cfg, f.as_ref(), decision)
+    finish(&ctx, ifindex, generation, cfg, &f, decision)
 }
 
 impl Decision {
@@ -193,14 +194,15 @@ fn count(map: &PerCpuArray<Counter>, index: u32, len: u64) {
 }
 
 /// Applies rate limiters and monitor mode, counts, returns the verdict.
-/// `f` is `None` for a frame that was not parsed (malformed, corrupt).
+/// Only a decision of a rule or a policy charges a limiter, so `f` is
+/// read only for frames that parsed.
 #[inline(always)]
 fn finish(
     ctx: &XdpContext,
     ifindex: u32,
     generation: u32,
     cfg: &Config,
-    f: Option<&Facts>,
+    f: &Facts,
     mut d: Decision,
 ) -> u32 {
     let len = frame_len(ctx) as u64;
@@ -220,7 +222,7 @@ fn finish(
         d.reason,
         REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW | REASON_ESSENTIAL
     ) {
-        if let Some(f) = f.filter(|f| f.family != 0) {
+        if f.family != 0 {
             limiter = if f.syn && cfg.syn_limit != LIMIT_NONE {
                 (cfg.syn_limit, REASON_SYN_FLOOD)
             } else {
@@ -229,12 +231,10 @@ fn finish(
         }
     }
     if limiter.0 != LIMIT_NONE && d.action == ACTION_ALLOW {
-        if let Some(f) = f {
-            match within_limit(ctx, generation, limiter.0, f, len) {
-                Charge::Within => {}
-                Charge::Over => d.deny(limiter.1),
-                Charge::Corrupt => d.deny(REASON_CORRUPT),
-            }
+        match within_limit(ctx, generation, limiter.0, f, len) {
+            Charge::Within => {}
+            Charge::Over => d.deny(limiter.1),
+            Charge::Corrupt => d.deny(REASON_CORRUPT),
         }
     }
     if d.rule_id != NO_RULE {

@@ -40,7 +40,9 @@ pub(crate) const IPV6_SADDR: usize = 8;
 const MAX_OFFSET: usize = 8192;
 
 /// What the parser learnt about a frame (kept in registers and on the
-/// stack: a few words).
+/// stack: a few words). Always fully initialised, never an `Option`'s
+/// payload: at low opt-levels LLVM spills an absent payload's undefined
+/// registers, which the verifier refuses to read.
 pub(crate) struct Facts {
     /// Offset of the IP header (0 for a non-IP frame).
     pub(crate) l3: usize,
@@ -71,7 +73,7 @@ pub(crate) struct Facts {
 
 impl Facts {
     /// Nothing known yet (a non-IP frame).
-    const NONE: Facts = Facts {
+    pub(crate) const NONE: Facts = Facts {
         l3: 0,
         sport: 0,
         dport: 0,
@@ -187,10 +189,10 @@ fn lo16(w: u32) -> u16 {
     u16::from_be(w as u16)
 }
 
-/// Parses the frame. `None`: malformed at L2 or L3.
+/// Parses the frame into `f` (which starts as [`Facts::NONE`]). `None`:
+/// malformed at L2 or L3 (`f` then holds what was learnt before).
 #[inline(always)]
-pub(crate) fn parse(ctx: &XdpContext) -> Option<Facts> {
-    let mut f = Facts::NONE;
+pub(crate) fn parse(ctx: &XdpContext, f: &mut Facts) -> Option<()> {
     let mut proto = u16::from_be(load::<u16>(ctx, 12)?);
     let mut off = ETH_HLEN;
     // Up to MAX_VLAN_TAGS tags; a third is malformed. A tag is the TCI,
@@ -204,12 +206,12 @@ pub(crate) fn parse(ctx: &XdpContext) -> Option<Facts> {
     }
     match proto {
         ETH_P_8021Q | ETH_P_8021AD => return None,
-        ETH_P_IP => parse_ipv4(ctx, off, &mut f)?,
-        ETH_P_IPV6 => parse_ipv6(ctx, off, &mut f)?,
+        ETH_P_IP => parse_ipv4(ctx, off, f)?,
+        ETH_P_IPV6 => parse_ipv6(ctx, off, f)?,
         ETH_P_ARP => f.essential = true,
         _ => {}
     }
-    Some(f)
+    Some(())
 }
 
 #[inline(always)]
