@@ -343,10 +343,12 @@ pub fn compile(
     let mut host4 = Vec::new();
     let mut host6 = Vec::new();
     let mut prefixes = [0usize; 2];
-    for (fam, (width, (src_bit, dst_bit))) in
-        [(32u8, (TRIE_SRC4, TRIE_DST4)), (128, (TRIE_SRC6, TRIE_DST6))]
-            .into_iter()
-            .enumerate()
+    for (fam, (width, (src_bit, dst_bit))) in [
+        (32u8, (TRIE_SRC4, TRIE_DST4)),
+        (128, (TRIE_SRC6, TRIE_DST6)),
+    ]
+    .into_iter()
+    .enumerate()
     {
         for (dir, bit) in [(DIR_SRC, src_bit), (DIR_DST, dst_bit)] {
             let entries = tries[fam][dir as usize].resolve(width);
@@ -362,7 +364,9 @@ pub fn compile(
                 if plen == width {
                     hosts.push(addr);
                     match fam {
-                        0 => host4.push((Host4Key::new(g, dir, (addr as u32).to_be_bytes()), value)),
+                        0 => {
+                            host4.push((Host4Key::new(g, dir, (addr as u32).to_be_bytes()), value))
+                        }
                         _ => host6.push((Host6Key::new(g, dir, addr.to_be_bytes()), value)),
                     }
                 } else {

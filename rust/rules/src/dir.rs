@@ -132,7 +132,13 @@ impl Table {
     /// Writes prefix `addr/plen` (shorter than the width) with value
     /// `value` over its share of the cells. Prefixes must come in
     /// increasing length.
-    pub(crate) fn prefix(&mut self, dir: u8, addr: u128, plen: u32, value: u32) -> Result<(), String> {
+    pub(crate) fn prefix(
+        &mut self,
+        dir: u8,
+        addr: u128,
+        plen: u32,
+        value: u32,
+    ) -> Result<(), String> {
         let mut level = 0;
         while covered(self.strides, level) < plen {
             level += 1;

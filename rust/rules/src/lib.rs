@@ -12,8 +12,8 @@
 //!   against it.
 
 mod compile;
-mod dir;
 pub mod diff;
+mod dir;
 mod file;
 pub mod model;
 pub mod text;

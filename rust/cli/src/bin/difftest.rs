@@ -67,13 +67,39 @@ fn gen_cidr(rng: &mut SmallRng, v4: bool) -> IpNet {
     let plen = if v4 {
         // Every level of the address table: the first (0-16), the
         // chunks of /17-/24, /25-/28 and /29-/31, and hosts.
-        *[0u8, 8, 16, 20, 24, 26, 28, 30, 31, 32, 32, rng.gen_range(0..=32)]
-            .choose(rng)
-            .unwrap_or(&32)
+        *[
+            0u8,
+            8,
+            16,
+            20,
+            24,
+            26,
+            28,
+            30,
+            31,
+            32,
+            32,
+            rng.gen_range(0..=32),
+        ]
+        .choose(rng)
+        .unwrap_or(&32)
     } else {
-        *[0u8, 16, 32, 48, 56, 64, 72, 120, 127, 128, 128, rng.gen_range(0..=128)]
-            .choose(rng)
-            .unwrap_or(&128)
+        *[
+            0u8,
+            16,
+            32,
+            48,
+            56,
+            64,
+            72,
+            120,
+            127,
+            128,
+            128,
+            rng.gen_range(0..=128),
+        ]
+        .choose(rng)
+        .unwrap_or(&128)
     };
     IpNet::new(addr, plen)
         .map(|n| n.trunc())
@@ -521,8 +547,7 @@ fn run(args: &Args) -> Result<u64, String> {
             .filter_map(|(n, d)| xdpguard_user::ifindex(n).map(|i| (i, *d)))
             .collect();
         let nrules = rs.rules.len() as u32;
-        let stats0 = guard.stats()
-            .map_err(|e| e.to_string())?;
+        let stats0 = guard.stats().map_err(|e| e.to_string())?;
         let rules0 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         if rules0.iter().any(|c| c.packets != 0) {
             mismatches += 1;
@@ -562,8 +587,7 @@ fn run(args: &Args) -> Result<u64, String> {
             }
             cases += 1;
         }
-        let stats1 = guard.stats()
-            .map_err(|e| e.to_string())?;
+        let stats1 = guard.stats().map_err(|e| e.to_string())?;
         let rules1 = guard.rule_counters(nrules).map_err(|e| e.to_string())?;
         for i in 0..STAT_COUNT as usize {
             let got = stats1[i].packets - stats0[i].packets;

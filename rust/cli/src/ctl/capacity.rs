@@ -28,7 +28,12 @@ pub(super) type Counts = [usize; 4];
 
 /// The entries of `img` in the keyed maps.
 pub(super) fn counts(img: &Image) -> Counts {
-    [img.host4.len(), img.host6.len(), img.macs.len(), img.ifaces.len()]
+    [
+        img.host4.len(),
+        img.host6.len(),
+        img.macs.len(),
+        img.ifaces.len(),
+    ]
 }
 
 /// The entries generation `g` was written with, as its record counts

@@ -295,8 +295,22 @@ pub(super) fn write_generation(
         }
         Ok(old.len() + keys.len())
     }
-    n += replace(guard, MapId::Host4, &have.host4, &img.host4, progress, commit_path)?;
-    n += replace(guard, MapId::Host6, &have.host6, &img.host6, progress, commit_path)?;
+    n += replace(
+        guard,
+        MapId::Host4,
+        &have.host4,
+        &img.host4,
+        progress,
+        commit_path,
+    )?;
+    n += replace(
+        guard,
+        MapId::Host6,
+        &have.host6,
+        &img.host6,
+        progress,
+        commit_path,
+    )?;
     n += replace(
         guard,
         MapId::Mac,

@@ -417,8 +417,12 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
         }));
     }
     let f = &held.foreign;
-    extra(&mut out, MapId::Host4, &f.host4, host4_key_text, |v| format!("value {v}"));
-    extra(&mut out, MapId::Host6, &f.host6, host6_key_text, |v| format!("value {v}"));
+    extra(&mut out, MapId::Host4, &f.host4, host4_key_text, |v| {
+        format!("value {v}")
+    });
+    extra(&mut out, MapId::Host6, &f.host6, host6_key_text, |v| {
+        format!("value {v}")
+    });
     extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| {
         format!("{v:#x}")
     });
@@ -482,7 +486,13 @@ mod tests {
                 .contains("action 0x7f (unknown)"),
             "{d:?}"
         );
-        assert_eq!(d[0].key, format!("{} (generation 1, value {v})", addr_value_index(1, v as u32)));
+        assert_eq!(
+            d[0].key,
+            format!(
+                "{} (generation 1, value {v})",
+                addr_value_index(1, v as u32)
+            )
+        );
         assert_ne!(digest(&f), base);
         // A cell pointing elsewhere.
         let mut f = want.clone();
@@ -535,7 +545,10 @@ mod tests {
             "key 02 00 00 00 c6 33 64 07"
         );
         assert_eq!(cell_text(&cell(CELL_CHILD, 131072)), "chunk at 131072");
-        assert_eq!(cell_text(&cell(CELL_HOSTS, 3)), "leaf value 3 (hosts below)");
+        assert_eq!(
+            cell_text(&cell(CELL_HOSTS, 3)),
+            "leaf value 3 (hosts below)"
+        );
     }
 
     #[test]

@@ -236,7 +236,12 @@ pub fn digest(img: &Image) -> Digest {
     array(&mut d, MapId::Rules, rule_index(g, 0), &img.rules);
     array(&mut d, MapId::V4Table, v4t_index(g, 0), &img.v4t);
     array(&mut d, MapId::V6Table, v6t_index(g, 0), &img.v6t);
-    array(&mut d, MapId::AddrValues, addr_value_index(g, 0), &img.addrv);
+    array(
+        &mut d,
+        MapId::AddrValues,
+        addr_value_index(g, 0),
+        &img.addrv,
+    );
     array(&mut d, MapId::Proto, proto_index(g, 0), &img.proto);
     array(&mut d, MapId::Ports, port_index(g, 0, 0), &img.ports);
     array(&mut d, MapId::Limits, limit_index(g, 0), &img.limits);

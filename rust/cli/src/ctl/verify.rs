@@ -337,9 +337,15 @@ mod tests {
         let mut a = first.addr;
         a[0] = 10;
         let extra = Host4Key::new(first.generation as u32, first.dir, a);
-        guard.map(MapId::Host4).update(&extra, &0u32).expect("extra");
+        guard
+            .map(MapId::Host4)
+            .update(&extra, &0u32)
+            .expect("extra");
         let nowhere = Host4Key::new(2, DIR_SRC, [0; 4]);
-        guard.map(MapId::Host4).update(&nowhere, &0u32).expect("foreign");
+        guard
+            .map(MapId::Host4)
+            .update(&nowhere, &0u32)
+            .expect("foreign");
         let held = read_held(&guard, [true, true]).expect("read");
         let t = Instant::now();
         let c1 = check_generation(&guard, &held.gens[1], true, true);

@@ -10,7 +10,8 @@ use aya_ebpf::{maps::Array, programs::XdpContext};
 use xdpguard_abi::*;
 
 use crate::parse::{
-    bytes16, load, load_addr6, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
+    bytes16, load, load_addr6, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+    IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
 };
 use crate::{Decision, ADDRV, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4T, V6T};
 
@@ -140,7 +141,9 @@ fn entry(generation: u32, value: u32) -> Result<&'static AddrEntry, Corrupt> {
     if value >= ADDR_VALUES {
         return Err(Corrupt);
     }
-    ADDRV.get(addr_value_index(generation, value)).ok_or(Corrupt)
+    ADDRV
+        .get(addr_value_index(generation, value))
+        .ok_or(Corrupt)
 }
 
 /// Index of the lowest set bit of a non-zero `b`, without `cttz` (which
