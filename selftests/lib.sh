@@ -93,6 +93,16 @@ xg_rule_counter() {
 
 # xg_snapshot: remembers all counters; xg_delta NAME [packets|bytes]: growth
 # of a verdict or reason counter (names as `xdpguard stats` prints them).
+# Every frame of an xdpguard-bench CSV got the verdict its name says
+# (a name with "drop" must be dropped, any other passed); prints the others.
+xg_bench_verdicts() { # CSV
+	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+	{
+		want = ($col["frame"] ~ /drop/) ? "drop" : "pass"
+		got = $col["verdict"]
+		if (got != want) { print $col["set"] " " $col["size"] ", " $col["frame"] ": " got ", want " want; bad = 1 }
+	} END { exit bad }' "$1"
+}
 xg_snapshot() { XG_SNAP=$("$XG_CLI" stats --json); }
 xg_delta() {
 	local now

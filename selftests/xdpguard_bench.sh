@@ -36,15 +36,7 @@ counts_right() {
 }
 check "the benchmark measures every frame at 1 and 1000 CIDRs and 1 and 64 compound rules" counts_right
 
-verdicts_right() {
-	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-	{
-		want = ($col["frame"] ~ /drop/) ? "drop" : "pass"
-		got = $col["verdict"]
-		if (got != want) { print $col["set"] " " $col["size"] ", " $col["frame"] ": " got ", want " want; bad = 1 }
-	} END { exit bad }' "$csv"
-}
-check "every benchmark frame gets its intended verdict at every size" verdicts_right
+check "every benchmark frame gets its intended verdict at every size" xg_bench_verdicts "$csv"
 
 # 100 000 compound rules are more than any rule set may hold.
 refused_reported() {

@@ -41,12 +41,7 @@ sed 's/^/# /' "$log"
 
 verdicts_right() {
 	[[ -s "$first" ]] || fail "no CSV written (the benchmark failed)"
-	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
-	{
-		want = ($col["frame"] ~ /drop/) ? "drop" : "pass"
-		got = $col["verdict"]
-		if (got != want) { print $col["set"] " " $col["size"] ", " $col["frame"] ": " got ", want " want; bad = 1 }
-	} END { exit bad }' "$first"
+	xg_bench_verdicts "$first"
 }
 check "every fixed frame gets its intended verdict" verdicts_right
 check "no frame's instructions per packet grew more than $TOLERANCE % over $(basename "$BASELINE")" \

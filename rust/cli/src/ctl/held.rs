@@ -107,34 +107,37 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
             .lookup(&g)
             .map_err(map_err(MapId::Config))?
             .unwrap_or_default();
-        img.rules = guard
-            .map(MapId::Rules)
-            .lookup_range(rule_index(g, 0), MAX_BIT_RULES)
-            .map_err(map_err(MapId::Rules))?;
-        img.v4t = guard
-            .map(MapId::V4Table)
-            .lookup_range(v4t_index(g, 0), V4T_CELLS)
-            .map_err(map_err(MapId::V4Table))?;
-        img.v6t = guard
-            .map(MapId::V6Table)
-            .lookup_range(v6t_index(g, 0), V6T_CELLS)
-            .map_err(map_err(MapId::V6Table))?;
-        img.addrv = guard
-            .map(MapId::AddrValues)
-            .lookup_range(addr_value_index(g, 0), ADDR_VALUES)
-            .map_err(map_err(MapId::AddrValues))?;
-        img.proto = guard
-            .map(MapId::Proto)
-            .lookup_range(proto_index(g, 0), PROTOS_PER_GENERATION)
-            .map_err(map_err(MapId::Proto))?;
-        img.ports = guard
-            .map(MapId::Ports)
-            .lookup_range(port_index(g, 0, 0), PORTS_PER_GENERATION)
-            .map_err(map_err(MapId::Ports))?;
-        img.limits = guard
-            .map(MapId::Limits)
-            .lookup_range(limit_index(g, 0), MAX_LIMITS)
-            .map_err(map_err(MapId::Limits))?;
+        /// Entries `first..first + n` of the array `map`.
+        fn range<V: Pod + Default>(
+            guard: &Guard,
+            map: MapId,
+            first: u32,
+            n: u32,
+        ) -> Result<Vec<V>, Failure> {
+            guard.map(map).lookup_range(first, n).map_err(map_err(map))
+        }
+        img.rules = range(guard, MapId::Rules, rule_index(g, 0), MAX_BIT_RULES)?;
+        img.v4t = range(guard, MapId::V4Table, v4t_index(g, 0), V4T_CELLS)?;
+        img.v6t = range(guard, MapId::V6Table, v6t_index(g, 0), V6T_CELLS)?;
+        img.addrv = range(
+            guard,
+            MapId::AddrValues,
+            addr_value_index(g, 0),
+            ADDR_VALUES,
+        )?;
+        img.proto = range(
+            guard,
+            MapId::Proto,
+            proto_index(g, 0),
+            PROTOS_PER_GENERATION,
+        )?;
+        img.ports = range(
+            guard,
+            MapId::Ports,
+            port_index(g, 0, 0),
+            PORTS_PER_GENERATION,
+        )?;
+        img.limits = range(guard, MapId::Limits, limit_index(g, 0), MAX_LIMITS)?;
     }
     /// A keyed map's entries, by generation (`owner`) and of none.
     #[allow(clippy::type_complexity)]
