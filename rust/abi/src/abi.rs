@@ -27,6 +27,12 @@ pub const BPF_MAP_TYPE_LPM_TRIE: u32 = 11;
 pub const BPF_MAP_TYPE_RINGBUF: u32 = 27;
 /// `BPF_F_NO_PREALLOC`: hash entries allocated as they are added.
 pub const BPF_F_NO_PREALLOC: u32 = 1;
+/// `BPF_F_MMAPABLE`: an array whose values userspace may mmap(2). The
+/// per-generation arrays (rules, address tables and values, protocols,
+/// ports, limits) carry it: the CLI reads and writes their megabytes as
+/// memory instead of one bpf(2) copy per entry (the program's lookups
+/// are the same inlined array lookups).
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 
 /// Rule sets are double-buffered: every rule key or index carries the
 /// generation (0 or 1) it belongs to, and `xdpg_active` says which one

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! BPF maps: open by id or pin, look up, update, delete and walk, one
-//! entry at a time or in batches.
+//! entry at a time or in batches; arrays made with `BPF_F_MMAPABLE` are
+//! read and written as mapped memory.
 
 use std::{
     io,
@@ -14,6 +15,7 @@ use xdpguard_abi::uapi::{
     BPF_MAP_DELETE_ELEM, BPF_MAP_GET_FD_BY_ID, BPF_MAP_GET_NEXT_KEY, BPF_MAP_LOOKUP_BATCH,
     BPF_MAP_LOOKUP_ELEM, BPF_MAP_UPDATE_BATCH, BPF_MAP_UPDATE_ELEM, BPF_OBJ_PIN,
 };
+use xdpguard_abi::{BPF_F_MMAPABLE, BPF_MAP_TYPE_ARRAY};
 
 use super::{
     map_info_of, obj_get, owned, path_c, possible_cpus, ptr, sys_bpf, MapInfo, Pod, ENOTSUPP,
@@ -188,10 +190,14 @@ impl Map {
             .collect())
     }
 
-    /// Entries `first..first + n` of an array map (not per-CPU), in
-    /// `BPF_MAP_LOOKUP_BATCH` calls of at most 64k entries; falls back to
-    /// one lookup per index where the kernel has no batch lookup.
+    /// Entries `first..first + n` of an array map (not per-CPU): read from
+    /// the mapped values of a `BPF_F_MMAPABLE` array, else in
+    /// `BPF_MAP_LOOKUP_BATCH` calls of at most 64k entries, else (no batch
+    /// lookup in the kernel) one lookup per index.
     pub fn lookup_range<V: Pod + Default>(&self, first: u32, n: u32) -> io::Result<Vec<V>> {
+        if let Some(m) = Mapped::of::<V>(self, false)? {
+            return m.read(first, n);
+        }
         let mut out: Vec<V> = Vec::with_capacity(n as usize);
         let mut keys = vec![0u32; BATCH_U32.min(n) as usize];
         let mut vals = vec![V::default(); BATCH_U32.min(n) as usize];
@@ -385,6 +391,21 @@ impl Map {
         Ok(())
     }
 
+    /// Sets array entries `keys` (indexes) to `values`: stores into the
+    /// mapped values of a `BPF_F_MMAPABLE` array (a generation's tables
+    /// are megabytes; one bpf(2) copy per cell costs seconds under TCG),
+    /// else [`Map::update_batch`].
+    pub fn update_array<V: Pod>(&self, keys: &[u32], values: &[V]) -> io::Result<()> {
+        assert_eq!(keys.len(), values.len());
+        if keys.is_empty() {
+            return Ok(());
+        }
+        match Mapped::of::<V>(self, true)? {
+            Some(m) => m.write(keys, values),
+            None => self.update_batch(keys, values),
+        }
+    }
+
     /// Sets per-CPU array entries `keys` to zero on every CPU
     /// (`value_size` bytes per CPU).
     pub fn zero_percpu(&self, keys: &[u32], value_size: usize) -> io::Result<()> {
@@ -423,5 +444,124 @@ impl Map {
     /// Type, sizes and name of the map.
     pub fn info(&self) -> io::Result<MapInfo> {
         map_info_of(&self.fd)
+    }
+}
+
+/// The values of a `BPF_F_MMAPABLE` array map, mapped into this process
+/// (`mmap(2)` of the map's fd, `MAP_SHARED`): value `i` is at
+/// `i * stride`, the kernel's element size (the value size rounded up to
+/// 8). Unmapped on drop.
+struct Mapped {
+    base: std::ptr::NonNull<u8>,
+    bytes: usize,
+    stride: usize,
+    entries: u32,
+}
+
+impl Mapped {
+    /// Maps `map`'s values for reading (and writing, with `write`); `None`
+    /// when `map` is not an mmapable array. Values of `V` must be the
+    /// map's value size.
+    fn of<V>(map: &Map, write: bool) -> io::Result<Option<Mapped>> {
+        let info = map.info()?;
+        if info.map_type != BPF_MAP_TYPE_ARRAY || info.flags & BPF_F_MMAPABLE == 0 {
+            return Ok(None);
+        }
+        if info.value_size as usize != std::mem::size_of::<V>() || info.max_entries == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "map {} has {} values of {} bytes, expected {}-byte values",
+                    info.name,
+                    info.max_entries,
+                    info.value_size,
+                    std::mem::size_of::<V>()
+                ),
+            ));
+        }
+        let stride = (info.value_size as usize).div_ceil(8) * 8;
+        let bytes = stride * info.max_entries as usize;
+        let prot = libc::PROT_READ | if write { libc::PROT_WRITE } else { 0 };
+        // SAFETY: a new shared mapping of the map's fd (the kernel checks
+        // the length against the array's pages and the fd's mode against
+        // `prot`); no existing memory is touched.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                prot,
+                libc::MAP_SHARED,
+                map.fd.as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let base = std::ptr::NonNull::new(p.cast::<u8>()).ok_or_else(io::Error::last_os_error)?;
+        Ok(Some(Mapped {
+            base,
+            bytes,
+            stride,
+            entries: info.max_entries,
+        }))
+    }
+
+    /// Whether `first..first + n` are entries of the array.
+    fn check(&self, first: u32, n: u32) -> io::Result<()> {
+        if first.checked_add(n).is_some_and(|end| end <= self.entries) {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "entries {first}..{first}+{n} of an array of {}",
+                self.entries
+            ),
+        ))
+    }
+
+    /// Values `first..first + n`.
+    fn read<V: Pod>(&self, first: u32, n: u32) -> io::Result<Vec<V>> {
+        self.check(first, n)?;
+        Ok((first..first + n)
+            .map(|i| {
+                // SAFETY: `i < entries`, so `i * stride + size_of::<V>()`
+                // (= value size <= stride) lies inside the mapping; the
+                // kernel keeps values 8-byte aligned and `V: Pod` is valid
+                // for any bytes. Volatile: the program and other processes
+                // share the memory.
+                unsafe {
+                    std::ptr::read_volatile(
+                        self.base.as_ptr().add(i as usize * self.stride).cast::<V>(),
+                    )
+                }
+            })
+            .collect())
+    }
+
+    /// Stores `values[j]` at index `keys[j]`.
+    fn write<V: Pod>(&self, keys: &[u32], values: &[V]) -> io::Result<()> {
+        for &k in keys {
+            self.check(k, 1)?;
+        }
+        for (&k, v) in keys.iter().zip(values) {
+            // SAFETY: as in `read` (`k` was checked above); the mapping is
+            // writable (`of(.., true)`).
+            unsafe {
+                std::ptr::write_volatile(
+                    self.base.as_ptr().add(k as usize * self.stride).cast::<V>(),
+                    *v,
+                )
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`bytes` are the mapping `of` made, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
     }
 }

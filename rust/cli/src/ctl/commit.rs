@@ -216,7 +216,7 @@ pub(super) fn write_generation(
         let vals: Vec<V> = idx.iter().map(|&i| want[i]).collect();
         guard
             .map(map)
-            .update_batch(&keys, &vals)
+            .update_array(&keys, &vals)
             .map_err(map_err(map))?;
         Ok(keys.len())
     }

@@ -50,13 +50,14 @@ static ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 #[map(name = "xdpg_config")]
 static CONFIG: Array<Config> = Array::with_max_entries(GENERATIONS, 0);
 #[map(name = "xdpg_rules")]
-static RULES: Array<RuleEntry> = Array::with_max_entries(GENERATIONS * MAX_BIT_RULES, 0);
+static RULES: Array<RuleEntry> =
+    Array::with_max_entries(GENERATIONS * MAX_BIT_RULES, BPF_F_MMAPABLE);
 #[map(name = "xdpg_v4t")]
-static V4T: Array<u32> = Array::with_max_entries(GENERATIONS * V4T_CELLS, 0);
+static V4T: Array<u32> = Array::with_max_entries(GENERATIONS * V4T_CELLS, BPF_F_MMAPABLE);
 #[map(name = "xdpg_v6t")]
-static V6T: Array<u32> = Array::with_max_entries(GENERATIONS * V6T_CELLS, 0);
+static V6T: Array<u32> = Array::with_max_entries(GENERATIONS * V6T_CELLS, BPF_F_MMAPABLE);
 #[map(name = "xdpg_addrv")]
-static ADDRV: Array<AddrEntry> = Array::with_max_entries(GENERATIONS * ADDR_VALUES, 0);
+static ADDRV: Array<AddrEntry> = Array::with_max_entries(GENERATIONS * ADDR_VALUES, BPF_F_MMAPABLE);
 #[map(name = "xdpg_host4")]
 static HOST4: HashMap<Host4Key, u32> = HashMap::with_max_entries(HOST4_MAX, BPF_F_NO_PREALLOC);
 #[map(name = "xdpg_host6")]
@@ -64,11 +65,14 @@ static HOST6: HashMap<Host6Key, u32> = HashMap::with_max_entries(HOST6_MAX, BPF_
 #[map(name = "xdpg_mac")]
 static MACS: HashMap<MacKey, u64> = HashMap::with_max_entries(MAC_MAX, 0);
 #[map(name = "xdpg_proto")]
-static PROTO: Array<u64> = Array::with_max_entries(GENERATIONS * PROTOS_PER_GENERATION, 0);
+static PROTO: Array<u64> =
+    Array::with_max_entries(GENERATIONS * PROTOS_PER_GENERATION, BPF_F_MMAPABLE);
 #[map(name = "xdpg_ports")]
-static PORTS: Array<u64> = Array::with_max_entries(GENERATIONS * PORTS_PER_GENERATION, 0);
+static PORTS: Array<u64> =
+    Array::with_max_entries(GENERATIONS * PORTS_PER_GENERATION, BPF_F_MMAPABLE);
 #[map(name = "xdpg_limits")]
-static LIMITS: Array<LimitConfig> = Array::with_max_entries(GENERATIONS * MAX_LIMITS, 0);
+static LIMITS: Array<LimitConfig> =
+    Array::with_max_entries(GENERATIONS * MAX_LIMITS, BPF_F_MMAPABLE);
 #[map(name = "xdpg_buckets")]
 static BUCKETS: LruHashMap<BucketKey, Bucket> = LruHashMap::with_max_entries(BUCKETS_MAX, 0);
 #[map(name = "xdpg_ifaces")]
