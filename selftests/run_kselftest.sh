@@ -25,9 +25,11 @@ for t in "${tests[@]}"; do
 	echo "# timeout set to $timeout"
 	echo "# selftests: xdpguard: $t"
 	log=$(mktemp)
+	start=$SECONDS
 	timeout -k 10 "$timeout" "./$t" >"$log" 2>&1
 	rc=$?
 	sed 's/^/# /' "$log"
+	echo "# $t: $((SECONDS - start)) s"
 	skipped=$(grep -cE '^ok [0-9]+ .*# SKIP' "$log")
 	sub_pass=$((sub_pass + $(grep -cE '^ok [0-9]+ ' "$log") - skipped))
 	sub_skip=$((sub_skip + skipped))

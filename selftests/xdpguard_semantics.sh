@@ -29,7 +29,9 @@ source "$(dirname "$0")/lib.sh"
 
 xg_require
 HELPER=$(mktemp --suffix=.py)
-trap 'xg_cleanup; kill $(jobs -p) 2>/dev/null; rm -rf "$HELPER" "$SRV"' EXIT
+# S3 pins the maps here; the pins would keep them alive after rmmod.
+PINS=/sys/fs/bpf/xdpguard
+trap 'xg_cleanup; kill $(jobs -p) 2>/dev/null; rm -rf "$HELPER" "$SRV" "$PINS"' EXIT
 ktap_print_header
 ktap_set_plan 19
 
@@ -564,7 +566,6 @@ done
 
 # ---- S3: values the program does not understand ----
 
-PINS=/sys/fs/bpf/xdpguard
 # hexbytes JSON-ARRAY: the bytes bpftool printed ("0x1a" ...) as "1a ...".
 hexbytes() { jq -r '[.[] | ltrimstr("0x")] | join(" ")'; }
 active_gen() { # the u32 in xdpg_active (little-endian)

@@ -17,7 +17,11 @@ use crate::{
     },
     skel, uapi, Params,
 };
-use kernel::{prelude::*, str::BStr};
+use kernel::{
+    prelude::*,
+    str::BStr,
+    time::{ktime_ms_delta, Ktime},
+};
 
 /// Size of the user buffer the verifier writes its log to on a rejection.
 const VERIFIER_LOG_SIZE: usize = 256 * 1024;
@@ -34,12 +38,17 @@ pub(crate) struct Loaded {
     pub(crate) prog: ProgRef,
     /// The maps, in `MapId` order.
     pub(crate) maps: KVec<MapRef>,
+    /// Milliseconds spent creating the maps.
+    pub(crate) maps_ms: i64,
+    /// Milliseconds the verifier and JIT took.
+    pub(crate) load_ms: i64,
 }
 
 /// Creates the maps of `abi::MAPS`, writes the load-time configuration,
 /// relocates the embedded program against the maps and loads it through
 /// the verifier and JIT.
 pub(crate) fn load_program(params: &Params) -> Result<Loaded> {
+    let t0 = Ktime::ktime_get();
     let mut map_fds = KVec::with_capacity(MapId::COUNT, GFP_KERNEL)?;
     for id in MapId::ALL {
         let fd = bpf::map_create(id.spec())
@@ -63,6 +72,7 @@ pub(crate) fn load_program(params: &Params) -> Result<Loaded> {
         patch_map_fd(&mut insns, insn as usize, fd)?;
     }
 
+    let t1 = Ktime::ktime_get();
     let fd = match bpf::prog_load_xdp(&insns, skel::LICENSE, abi::PROG_NAME, None) {
         Ok(fd) => fd,
         Err(e) => {
@@ -76,8 +86,15 @@ pub(crate) fn load_program(params: &Params) -> Result<Loaded> {
     for map_fd in map_fds.iter() {
         maps.push(MapRef::from_fd(map_fd)?, GFP_KERNEL)?;
     }
+    let t2 = Ktime::ktime_get();
     // The map fds close here; the program and our references keep the maps.
-    Ok(Loaded { fd, prog, maps })
+    Ok(Loaded {
+        fd,
+        prog,
+        maps,
+        maps_ms: ktime_ms_delta(t1, t0),
+        load_ms: ktime_ms_delta(t2, t1),
+    })
 }
 
 /// Points the 64-bit immediate load at instruction `insn` of `insns` at the

@@ -137,12 +137,31 @@ impl kernel::Module for XdpGuard {
         let params = params_from_module()?;
         let loaded = load_program(&params)?;
         let prog_file = ProgFile::from_fd(&loaded.fd)?;
-        let Loaded { fd, prog, maps } = loaded;
+        let Loaded {
+            fd,
+            prog,
+            maps,
+            maps_ms,
+            load_ms,
+        } = loaded;
         drop(fd);
 
         match prog.jited_len() {
-            Some(len) => pr_info!("program {} loaded, {} bytes JIT-compiled\n", prog.id(), len),
-            None => pr_info!("program {} loaded (interpreted: JIT is off)\n", prog.id()),
+            Some(len) => pr_info!(
+                "program {} loaded, {} bytes JIT-compiled (maps {} ms; verifier: {} instructions processed, {} ms with the JIT)\n",
+                prog.id(),
+                len,
+                maps_ms,
+                prog.verified_insns(),
+                load_ms
+            ),
+            None => pr_info!(
+                "program {} loaded (interpreted: JIT is off; maps {} ms; verifier: {} instructions processed, {} ms)\n",
+                prog.id(),
+                maps_ms,
+                prog.verified_insns(),
+                load_ms
+            ),
         }
 
         let shared = Shared::new(params, prog, prog_file, maps)?;

@@ -273,6 +273,15 @@ impl ProgRef {
         let p = unsafe { &*self.0.as_ptr() };
         (p.jited() != 0).then_some(p.jited_len)
     }
+
+    /// Instructions the verifier processed (walked, over all paths) to
+    /// accept the program: its cost of loading.
+    pub(crate) fn verified_insns(&self) -> u32 {
+        // SAFETY: by the type invariant the program is live, and a loaded
+        // program's `aux` is set and fixed; `verified_insns` is written
+        // once, by the verifier, before the program fd existed.
+        unsafe { (*(*self.0.as_ptr()).aux).verified_insns }
+    }
 }
 
 impl Drop for ProgRef {
