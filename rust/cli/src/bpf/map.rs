@@ -37,9 +37,15 @@ fn no_batch_lookup(e: &io::Error) -> bool {
     no_batch(e) || e.raw_os_error() == Some(libc::EINVAL)
 }
 
-/// Bytes per CPU of a per-CPU map value: the kernel pads each to 8.
+/// The kernel's spacing of `size`-byte values: per CPU in per-CPU
+/// values, per element in an mmapped array; each is padded to 8.
+fn value_stride(size: usize) -> usize {
+    size.div_ceil(8) * 8
+}
+
+/// Bytes per CPU of a per-CPU map value.
 fn percpu_stride<V>() -> usize {
-    std::mem::size_of::<V>().div_ceil(8) * 8
+    value_stride(std::mem::size_of::<V>())
 }
 
 /// The `cpus` values of one per-CPU entry as the kernel copied them out.
@@ -409,7 +415,7 @@ impl Map {
     /// Sets per-CPU array entries `keys` to zero on every CPU
     /// (`value_size` bytes per CPU).
     pub fn zero_percpu(&self, keys: &[u32], value_size: usize) -> io::Result<()> {
-        let stride = value_size.div_ceil(8) * 8 * possible_cpus()?;
+        let stride = value_stride(value_size) * possible_cpus()?;
         let zeros = vec![0u8; stride * keys.len()];
         let mut a = BatchAttr {
             keys: keys.as_ptr() as u64,
@@ -479,7 +485,7 @@ impl Mapped {
                 ),
             ));
         }
-        let stride = (info.value_size as usize).div_ceil(8) * 8;
+        let stride = value_stride(info.value_size as usize);
         let bytes = stride * info.max_entries as usize;
         let prot = libc::PROT_READ | if write { libc::PROT_WRITE } else { 0 };
         // SAFETY: a new shared mapping of the map's fd (the kernel checks
