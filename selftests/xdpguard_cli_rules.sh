@@ -415,9 +415,9 @@ repair_after_bpftool() {
 	c10=$(u32_at "$v4t" $i10) && o10=$(cell_text "$c10") ||
 		{ fail "xdpg_v4t cell $i10: '$c10'"; return 1; }
 	[[ $o10 != "leaf value 1 (hosts below)" ]] || { fail "xdpg_v4t cell $i10 already holds $o10"; return 1; }
-	bpftool map update id "$ports" key hex $(port_key "$g" 5555) value hex 00 00 00 00 00 00 00 00 &&
+	bpftool map update id "$ports" key hex $(port_key "$g" 5555) value hex 00 00 &&
 		bpftool map update id "$addrv" key hex $(addrv_key "$g" "$v") value hex $val &&
-		bpftool map update id "$ports" key hex $(port_key "$i" 80) value hex ff 00 00 00 00 00 00 00 &&
+		bpftool map update id "$ports" key hex $(port_key "$i" 80) value hex ff 00 &&
 		bpftool map update id "$v4t" key hex $(le32 $i10) value hex 01 00 00 40 &&
 		bpftool map update id "$host4" key hex $(host4_key "$i" 10 0 0 1) value hex 01 00 00 00 ||
 		{ fail "bpftool map update failed"; return 1; }
@@ -428,9 +428,9 @@ repair_after_bpftool() {
 	rc=$?
 	echo "$out" | head -12 >>"$WORK/figures"
 	[[ $rc == 1 ]] || { fail "verify exit $rc, want 1: $out"; return 1; }
-	grep -qF "xdpg_ports $(((g * 6 + 1) * 65536 + 5555)) (generation $g, tcp dport 5555): expected 0x1, found 0x0" <<<"$out" &&
-		grep -q "xdpg_addrv $((g * 65536 + v)) (generation $g, value $v): expected bits .*action deny.*, found bits .*action allow" <<<"$out" &&
-		grep -qF "xdpg_ports $(((i * 6 + 1) * 65536 + 80)) (generation $i, tcp dport 80): expected 0x0, found 0xff" <<<"$out" &&
+	grep -q "xdpg_ports $(((g * 6 + 1) * 65536 + 5555)) (generation $g, tcp dport 5555): expected class [1-9][0-9]*, found class 0" <<<"$out" &&
+		grep -q "xdpg_addrv $((g * 65536 + v)) (generation $g, value $v): expected class .*action deny.*, found class .*action allow" <<<"$out" &&
+		grep -qF "xdpg_ports $(((i * 6 + 1) * 65536 + 80)) (generation $i, tcp dport 80): expected class 0, found class 255" <<<"$out" &&
 		grep -qF "xdpg_v4t $i10 (generation $i, cell $(v4_l1 10 0)): expected $o10, found leaf value 1 (hosts below)" <<<"$out" &&
 		grep -qF "xdpg_host4 generation $i src 10.0.0.1: expected no entry, found value 1" <<<"$out" &&
 		grep -q "5 entries differ" <<<"$out" || { fail "verify: $out"; return 1; }

@@ -39,12 +39,20 @@ pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// packets use. A packet reads it once, so it sees one whole rule set.
 pub const GENERATIONS: u32 = 2;
 
-/// Most compound rules (rules with more than one address constraint, or
-/// with L4 or MAC constraints) in one generation: one bit each in a `u64`.
-pub const MAX_BIT_RULES: u32 = 64;
+/// Entries of `xdpg_classes` per generation: the combinations of field
+/// classes under which some compound rule (a rule with more than one
+/// address constraint, or with L4 or MAC constraints) matches. A rule
+/// set whose compound rules need more is refused by the compiler.
+pub const CLASS_COMBOS: u32 = 1 << 16;
+/// Most classes of one field (ids 0 to `MAX_CLASSES - 1`; class 0 is the
+/// class of the values no compound rule names).
+pub const MAX_CLASSES: u32 = 1 << 16;
+/// Most groups of compound rules (`Config::group_mask`): the program
+/// makes one `xdpg_classes` lookup per group.
+pub const MAX_GROUPS: u32 = 8;
 /// Size of the limiter table of one generation; limiters are numbered
 /// 1 to `MAX_LIMITS - 1` (0 is `LIMIT_NONE`).
-pub const MAX_LIMITS: u32 = 16;
+pub const MAX_LIMITS: u32 = 512;
 /// Size of the per-rule counter array. Each generation has its own half:
 /// rule `n` (0-based position in the rule set) of generation `g` counts at
 /// `g * RULES_PER_GENERATION + n`, and apply zeroes the new half before it
@@ -79,7 +87,7 @@ pub const FRAG_PASS: u8 = 2;
 
 /// No limiter (in `RuleEntry::limit`, `AddrEntry::limit`, `Config` limits).
 /// Limiter 0 is never configured, so an all-zero map means "no limits".
-pub const LIMIT_NONE: u8 = 0;
+pub const LIMIT_NONE: u16 = 0;
 
 /// Direction byte of address and MAC keys: the source field.
 pub const DIR_SRC: u8 = 0;
@@ -203,10 +211,14 @@ pub const STAT_NAMES: [&str; STAT_COUNT as usize] = [
 /// (a freshly loaded module) means: allow everything, pass malformed
 /// packets, no limits.
 ///
-/// The `wild_*` bitmaps hold the compound rules that do *not* constrain a
-/// field (so match any value of it); a field lookup's result is ORed with
-/// them. A rule with an IPv6 address is in neither IPv4 bitmap, and the
-/// other way round.
+/// Compound rules are classified by field classes: each field lookup
+/// (address entry, MAC, protocol, port, ICMP table) yields the id of the
+/// value's class, the set of compound rules that accept the value, and
+/// `xdpg_classes` maps the frame's combination of classes to the best
+/// compound rule of their intersection. Class 0 of a field is the class
+/// of the values no rule names (the rules that do not constrain it);
+/// `empty_default` says where that class is empty, so that a frame in it
+/// matches no compound rule and no further lookup is made.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Config {
@@ -218,38 +230,27 @@ pub struct Config {
     pub malformed_action: u8,
     /// `FRAG_*` policy for non-first fragments.
     pub frag_policy: u8,
-    /// Limiter applied per source to every packet that would pass
-    /// (`LIMIT_NONE` for none).
-    pub global_limit: u8,
-    /// Limiter applied per source to TCP SYNs without ACK that would pass.
-    pub syn_limit: u8,
     /// Drop samples per second per CPU into `xdpg_samples` (0: none).
     pub sample_rate: u16,
-    /// Compound rules without a source MAC constraint.
-    pub wild_mac_src: u64,
-    /// Compound rules without a destination MAC constraint.
-    pub wild_mac_dst: u64,
-    /// Compound rules that can match IPv4 and have no source address.
-    pub wild_src4: u64,
-    /// Compound rules that can match IPv4 and have no destination address.
-    pub wild_dst4: u64,
-    /// Compound rules that can match IPv6 and have no source address.
-    pub wild_src6: u64,
-    /// Compound rules that can match IPv6 and have no destination address.
-    pub wild_dst6: u64,
-    /// Compound rules without a protocol constraint.
-    pub wild_proto: u64,
-    /// Compound rules without a source port constraint.
-    pub wild_sport: u64,
-    /// Compound rules without a destination port constraint.
-    pub wild_dport: u64,
-    /// Compound rules without an ICMP type/code constraint.
-    pub wild_icmp: u64,
-    /// Compound rules that can match non-IP frames (MAC constraints only).
-    pub nonip: u64,
-    /// All compound rules. A field whose `wild_*` set equals it constrains
-    /// no rule, so the program skips its lookup.
-    pub all: u64,
+    /// Limiter applied per source to every packet that would pass
+    /// (`LIMIT_NONE` for none).
+    pub global_limit: u16,
+    /// Limiter applied per source to TCP SYNs without ACK that would pass.
+    pub syn_limit: u16,
+    /// Number of groups of compound rules (`group_mask`, `group_need`).
+    pub groups: u8,
+    /// Reserved, zero.
+    pub _pad: u8,
+    /// Number of compound rules (0: `xdpg_classes` is not consulted).
+    pub compound: u32,
+    /// The field lookups some compound rule needs (`FIELD_*` bits of the
+    /// MAC, protocol, port and ICMP fields; the address tables are
+    /// searched whenever `tries` says they hold entries).
+    pub lookups: u32,
+    /// `FIELD_*` bits of the fields whose class 0 is empty: every
+    /// compound rule constrains the field (`FIELD_NONIP`: no compound
+    /// rule matches a frame that is not IP).
+    pub empty_default: u32,
     /// Which lookup tables have entries in this generation (`TRIE_*`
     /// bits and [`TABLE_IFACES`]); the program skips lookups in empty ones.
     pub tries: u32,
@@ -258,6 +259,87 @@ pub struct Config {
     /// program does not read it; the CLI uses it to check that its record
     /// of the rule set matches what the kernel holds.
     pub tag: u32,
+    /// The `ClassKey` fields (`KEY_*` bits) each group's keys hold.
+    pub group_mask: [u8; MAX_GROUPS as usize],
+    /// The `KEY_*` fields every rule of the group constrains: class 0 in
+    /// one of them means the group has no match.
+    pub group_need: [u8; MAX_GROUPS as usize],
+}
+
+/// `Config::group_mask`/`group_need`: `ClassKey::mac_src`.
+pub const KEY_MAC_SRC: u8 = 1 << 0;
+/// `ClassKey::mac_dst`.
+pub const KEY_MAC_DST: u8 = 1 << 1;
+/// `ClassKey::src`.
+pub const KEY_SRC: u8 = 1 << 2;
+/// `ClassKey::dst`.
+pub const KEY_DST: u8 = 1 << 3;
+/// `ClassKey::proto`.
+pub const KEY_PROTO: u8 = 1 << 4;
+/// `ClassKey::sport`.
+pub const KEY_SPORT: u8 = 1 << 5;
+/// `ClassKey::dport`.
+pub const KEY_DPORT: u8 = 1 << 6;
+/// `ClassKey::icmp`.
+pub const KEY_ICMP: u8 = 1 << 7;
+
+/// `Config::lookups`/`empty_default`: the source MAC.
+pub const FIELD_MAC_SRC: u32 = 1 << 0;
+/// The destination MAC.
+pub const FIELD_MAC_DST: u32 = 1 << 1;
+/// The IPv4 source address.
+pub const FIELD_SRC4: u32 = 1 << 2;
+/// The IPv4 destination address.
+pub const FIELD_DST4: u32 = 1 << 3;
+/// The IPv6 source address.
+pub const FIELD_SRC6: u32 = 1 << 4;
+/// The IPv6 destination address.
+pub const FIELD_DST6: u32 = 1 << 5;
+/// The IP protocol.
+pub const FIELD_PROTO: u32 = 1 << 6;
+/// The TCP or UDP source port.
+pub const FIELD_SPORT: u32 = 1 << 7;
+/// The TCP or UDP destination port.
+pub const FIELD_DPORT: u32 = 1 << 8;
+/// The ICMP or ICMPv6 type and code.
+pub const FIELD_ICMP: u32 = 1 << 9;
+/// `empty_default` only: frames that are not IP.
+pub const FIELD_NONIP: u32 = 1 << 10;
+
+/// `ClassKey::family` of a frame that is not IP.
+pub const FAMILY_NONIP: u8 = 0;
+
+/// Key of `xdpg_classes`: a frame's class in each field of a group's
+/// `group_mask` (0 in the others) in one generation, address family and
+/// group. The value is the best compound rule of the group (`RuleEntry`)
+/// accepting every value of every class; a missing key means none does.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClassKey {
+    /// Generation.
+    pub generation: u8,
+    /// `FAMILY_V4`, `FAMILY_V6` or `FAMILY_NONIP`.
+    pub family: u8,
+    /// Source MAC class.
+    pub mac_src: u16,
+    /// Destination MAC class.
+    pub mac_dst: u16,
+    /// Source address class (of the family's table).
+    pub src: u16,
+    /// Destination address class.
+    pub dst: u16,
+    /// Protocol class.
+    pub proto: u16,
+    /// Source port class (TCP and UDP).
+    pub sport: u16,
+    /// Destination port class.
+    pub dport: u16,
+    /// ICMP type and code class (ICMP and ICMPv6).
+    pub icmp: u16,
+    /// Group (below `Config::groups`).
+    pub group: u8,
+    /// Reserved, zero.
+    pub _pad: u8,
 }
 
 /// Drop samples per second per CPU of a rule set that does not say
@@ -283,6 +365,7 @@ pub fn initial_config(default_deny: bool, monitor: bool) -> Config {
         global_limit: LIMIT_NONE,
         syn_limit: LIMIT_NONE,
         sample_rate: DEFAULT_SAMPLE_RATE,
+        empty_default: 0,
         ..Config::default()
     }
 }
@@ -298,10 +381,9 @@ pub const TRIE_DST6: u32 = 8;
 /// `Config::tries`: per-interface default policies exist (`xdpg_ifaces`).
 pub const TABLE_IFACES: u32 = 16;
 
-/// What a rule match means: a compound rule,
-/// `xdpg_rules[generation * MAX_BIT_RULES + bit]` (bits are assigned in rank
-/// order, so the lowest set bit is the best match), or the best
-/// address-only rule of an address entry (`AddrEntry::best`).
+/// What a rule match means: the best compound rule of a combination of
+/// field classes (a value of `xdpg_classes`), or the best address-only
+/// rule of an address entry (`AddrEntry::best`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RuleEntry {
@@ -311,10 +393,12 @@ pub struct RuleEntry {
     pub rule_id: u32,
     /// `ACTION_*`.
     pub action: u8,
-    /// Limiter index for `ACTION_LIMIT`, else `LIMIT_NONE`.
-    pub limit: u8,
     /// Reserved, zero.
-    pub _pad: [u8; 6],
+    pub _pad: [u8; 1],
+    /// Limiter index for `ACTION_LIMIT`, else `LIMIT_NONE`.
+    pub limit: u16,
+    /// Reserved, zero.
+    pub _pad2: [u8; 4],
 }
 
 /// Key of `xdpg_host4`: an IPv4 host address (a /32 of the rule set) of
@@ -353,9 +437,12 @@ pub struct Host6Key {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AddrEntry {
-    /// Compound rules whose address constraint for this direction covers
-    /// this prefix.
-    pub bits: u64,
+    /// Class of the prefix's addresses in the compound rules' constraints
+    /// on this direction and family: the rules whose constraint covers the
+    /// prefix, with those that have none (`CLASS_NONE`: no rule).
+    pub class: u16,
+    /// Reserved, zero.
+    pub _pad: [u8; 6],
     /// The best address-only rule covering this prefix (`action` is
     /// `ACTION_NONE` if there is none).
     pub best: RuleEntry,
@@ -462,6 +549,29 @@ pub const fn rank(macs: u32, prefix_bits: u32, l4: u32, action: u8, order: u32) 
         _ => 2,
     };
     ((4095 - specificity) << 20) | (action_order << 18) | (order & 0x3ffff)
+}
+
+/// `ACTION_*` code of no action: what [`rank_action`] gives for a rank
+/// `rank` cannot make.
+pub const ACTION_INVALID: u8 = 0xff;
+
+/// The `ACTION_*` code a rank was made with ([`ACTION_INVALID`] for one
+/// `rank` cannot make), without a branch. The program reads a compound
+/// rule's action and rule this way, from the one number it keeps of the
+/// best match.
+#[inline(always)]
+pub const fn rank_action(rank: u32) -> u8 {
+    const BY_ORDER: u32 = ACTION_ALLOW as u32
+        | (ACTION_LIMIT as u32) << 8
+        | (ACTION_DENY as u32) << 16
+        | (ACTION_INVALID as u32) << 24;
+    (BY_ORDER >> (((rank >> 18) & 3) * 8)) as u8
+}
+
+/// The rule order (position in the rule set) a rank was made with.
+#[inline(always)]
+pub const fn rank_order(rank: u32) -> u32 {
+    rank & 0x3ffff
 }
 
 /// Rank that loses to every rule (the default policy's).

@@ -54,12 +54,6 @@ pub const fn proto_index(generation: u32, proto: u8) -> u32 {
     generation * PROTOS_PER_GENERATION + proto as u32
 }
 
-/// Index in `xdpg_rules` of compound-rule bit `bit` of `generation`.
-#[inline(always)]
-pub const fn rule_index(generation: u32, bit: u32) -> u32 {
-    generation * MAX_BIT_RULES + bit
-}
-
 /// Index in `xdpg_limits` of limiter `limiter` of `generation`.
 #[inline(always)]
 pub const fn limit_index(generation: u32, limiter: u32) -> u32 {
@@ -211,6 +205,16 @@ impl Host6Key {
     }
 }
 
+impl ClassKey {
+    /// Whether this key is one the compiler can write.
+    pub const fn is_valid(&self) -> bool {
+        (self.generation as u32) < GENERATIONS
+            && (self.family == FAMILY_V4 || self.family == FAMILY_V6 || self.family == FAMILY_NONIP)
+            && (self.group as u32) < MAX_GROUPS
+            && self._pad == 0
+    }
+}
+
 impl MacKey {
     /// The key of `mac` in `generation` and direction `dir` (`DIR_*`).
     #[inline(always)]
@@ -294,11 +298,12 @@ macro_rules! pod {
 }
 
 pod! {
-    Config => 112, 8;
+    Config => 48, 4;
     RuleEntry => 16, 4;
+    ClassKey => 20, 2;
     Host4Key => 8, 1;
     Host6Key => 20, 1;
-    AddrEntry => 24, 8;
+    AddrEntry => 24, 4;
     MacKey => 8, 1;
     LimitConfig => 32, 8;
     BucketKey => 20, 2;

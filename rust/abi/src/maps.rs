@@ -104,8 +104,8 @@ pub enum MapId {
     Active,
     /// `Config` per generation.
     Config,
-    /// `RuleEntry` per generation and compound-rule bit ([`rule_index`]).
-    Rules,
+    /// The best compound rule per combination of field classes ([`ClassKey`] → [`RuleEntry`]).
+    Classes,
     /// IPv4 address table cells ([`v4t_index`], [`cell`]).
     V4Table,
     /// IPv6 address table cells ([`v6t_index`]).
@@ -149,7 +149,7 @@ impl MapId {
     pub const ALL: [MapId; MapId::COUNT] = [
         MapId::Active,
         MapId::Config,
-        MapId::Rules,
+        MapId::Classes,
         MapId::V4Table,
         MapId::V6Table,
         MapId::AddrValues,
@@ -216,15 +216,15 @@ const fn map_spec(id: MapId) -> MapSpec {
     match id {
         MapId::Active => spec("xdpg_active", BPF_MAP_TYPE_ARRAY, 4, 4, 1, 0),
         MapId::Config => spec("xdpg_config", BPF_MAP_TYPE_ARRAY, 4, size::<Config>(), GENERATIONS, 0),
-        MapId::Rules => spec("xdpg_rules", BPF_MAP_TYPE_ARRAY, 4, size::<RuleEntry>(), GENERATIONS * MAX_BIT_RULES, BPF_F_MMAPABLE),
+        MapId::Classes => spec("xdpg_classes", BPF_MAP_TYPE_HASH, size::<ClassKey>(), size::<RuleEntry>(), GENERATIONS * CLASS_COMBOS, BPF_F_NO_PREALLOC),
         MapId::V4Table => spec("xdpg_v4t", BPF_MAP_TYPE_ARRAY, 4, 4, GENERATIONS * V4T_CELLS, BPF_F_MMAPABLE),
         MapId::V6Table => spec("xdpg_v6t", BPF_MAP_TYPE_ARRAY, 4, 4, GENERATIONS * V6T_CELLS, BPF_F_MMAPABLE),
         MapId::AddrValues => spec("xdpg_addrv", BPF_MAP_TYPE_ARRAY, 4, size::<AddrEntry>(), GENERATIONS * ADDR_VALUES, BPF_F_MMAPABLE),
         MapId::Host4 => spec("xdpg_host4", BPF_MAP_TYPE_HASH, size::<Host4Key>(), 4, HOST4_MAX, BPF_F_NO_PREALLOC),
         MapId::Host6 => spec("xdpg_host6", BPF_MAP_TYPE_HASH, size::<Host6Key>(), 4, HOST6_MAX, BPF_F_NO_PREALLOC),
-        MapId::Mac => spec("xdpg_mac", BPF_MAP_TYPE_HASH, size::<MacKey>(), 8, MAC_MAX, 0),
-        MapId::Proto => spec("xdpg_proto", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PROTOS_PER_GENERATION, BPF_F_MMAPABLE),
-        MapId::Ports => spec("xdpg_ports", BPF_MAP_TYPE_ARRAY, 4, 8, GENERATIONS * PORTS_PER_GENERATION, BPF_F_MMAPABLE),
+        MapId::Mac => spec("xdpg_mac", BPF_MAP_TYPE_HASH, size::<MacKey>(), 2, MAC_MAX, 0),
+        MapId::Proto => spec("xdpg_proto", BPF_MAP_TYPE_ARRAY, 4, 2, GENERATIONS * PROTOS_PER_GENERATION, BPF_F_MMAPABLE),
+        MapId::Ports => spec("xdpg_ports", BPF_MAP_TYPE_ARRAY, 4, 2, GENERATIONS * PORTS_PER_GENERATION, BPF_F_MMAPABLE),
         MapId::Limits => spec("xdpg_limits", BPF_MAP_TYPE_ARRAY, 4, size::<LimitConfig>(), GENERATIONS * MAX_LIMITS, BPF_F_MMAPABLE),
         MapId::Buckets => spec("xdpg_buckets", BPF_MAP_TYPE_LRU_HASH, size::<BucketKey>(), size::<Bucket>(), BUCKETS_MAX, 0),
         MapId::Ifaces => spec("xdpg_ifaces", BPF_MAP_TYPE_HASH, 4, 4, IFACES_MAX, 0),

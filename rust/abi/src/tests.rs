@@ -35,7 +35,6 @@ fn indexes_round_trip() {
         for ifindex in [1, 7, IFACE_IFINDEX_MAX] {
             assert_eq!(iface_key_parts(iface_key(ifindex, g)), (ifindex, g));
         }
-        assert!(rule_index(g, MAX_BIT_RULES - 1) < MAPS[MapId::Rules as usize].max_entries);
         assert!(limit_index(g, MAX_LIMITS - 1) < MAPS[MapId::Limits as usize].max_entries);
         assert!(proto_index(g, 255) < MAPS[MapId::Proto as usize].max_entries);
     }
@@ -43,6 +42,23 @@ fn indexes_round_trip() {
     assert_eq!(iface_key(5, 1), 5 | 1 << 31);
     assert_eq!(icmp_value(8, 1), 0x0801);
     assert_eq!(icmp_value_parts(icmp_value(8, 1)), (8, 1));
+}
+
+#[test]
+fn class_keys_are_checked() {
+    let k = ClassKey {
+        generation: 1,
+        family: FAMILY_V6,
+        sport: 0x0102,
+        ..Default::default()
+    };
+    assert!(k.is_valid());
+    assert_eq!(&bytes_of(&k)[..2], &[1, FAMILY_V6]);
+    assert_eq!(&bytes_of(&k)[12..14], &0x0102u16.to_ne_bytes());
+    assert!(!ClassKey { generation: 2, ..k }.is_valid());
+    assert!(!ClassKey { family: 5, ..k }.is_valid());
+    assert!(!ClassKey { _pad: 1, ..k }.is_valid());
+    assert!(ClassKey { family: FAMILY_NONIP, ..k }.is_valid());
 }
 
 #[test]
@@ -173,4 +189,14 @@ fn map_create_attr_from_spec() {
     );
     assert_eq!(&a.map_name[..11], b"xdpg_host4\0");
     assert_eq!((a.inner_map_fd, a.numa_node), (0, 0));
+}
+
+#[test]
+fn ranks_give_back_their_action_and_order() {
+    for (action, order) in [(ACTION_ALLOW, 0), (ACTION_LIMIT, 8191), (ACTION_DENY, 77)] {
+        let r = rank(1, 56, 3, action, order);
+        assert_eq!(rank_action(r), action);
+        assert_eq!(rank_order(r), order);
+    }
+    assert_eq!(rank_action(RANK_NONE), ACTION_INVALID);
 }

@@ -3,13 +3,13 @@
 //! The rule compiler: a [`RuleSet`] becomes the contents of every map of one
 //! generation (an [`Image`]).
 //!
-//! Compound rules get one bit each, in rank order (bit 0 is the best). Each
-//! field table maps a field value to the bits of the rules that constrain
-//! that field and accept the value; the `wild_*` bitmaps of the config hold
-//! the rules that do not constrain it. Address-only rules live in the tries
-//! directly, with their rank. Every trie entry carries what its covering
-//! (shorter) prefixes mean, because a trie lookup returns only the longest
-//! match.
+//! Compound rules are numbered in rank order (0 is the best) and classified
+//! by field classes (classes.rs): each field table maps a value to its
+//! class, and `xdpg_classes` maps each combination of classes under which
+//! some compound rule matches to the best such rule. Address-only rules
+//! live in the address tables directly, with their rank. Every address
+//! entry carries what its covering (shorter) prefixes mean, because a
+//! lookup returns only the longest match.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +18,7 @@ use rustc_hash::FxHashMap;
 use ipnet::IpNet;
 use xdpguard_abi::*;
 
+use crate::classes::{combinations, ranges, Field, Set};
 use crate::dir::{Table, Values};
 use crate::{Action, Fragments, RuleSet};
 
@@ -28,8 +29,8 @@ pub struct Image {
     pub generation: u32,
     /// `xdpg_config[generation]`.
     pub config: Config,
-    /// `xdpg_rules` from `rule_index(generation, 0)`, `MAX_BIT_RULES` entries.
-    pub rules: Vec<RuleEntry>,
+    /// `xdpg_classes` entries of this generation.
+    pub classes: Vec<(ClassKey, RuleEntry)>,
     /// `xdpg_v4t` from `v4t_index(generation, 0)`, `V4T_CELLS` cells.
     pub v4t: Vec<u32>,
     /// `xdpg_v6t` from `v6t_index(generation, 0)`, `V6T_CELLS` cells.
@@ -43,14 +44,14 @@ pub struct Image {
     pub host6: Vec<(Host6Key, u32)>,
     /// IPv4 and IPv6 prefixes (hosts included) the tables hold.
     pub prefixes: [usize; 2],
-    /// `xdpg_mac` entries of this generation.
-    pub macs: Vec<(MacKey, u64)>,
+    /// `xdpg_mac` entries of this generation (MAC → class).
+    pub macs: Vec<(MacKey, u16)>,
     /// `xdpg_proto` from `proto_index(generation, 0)`,
-    /// `PROTOS_PER_GENERATION` entries.
-    pub proto: Vec<u64>,
+    /// `PROTOS_PER_GENERATION` classes.
+    pub proto: Vec<u16>,
     /// `xdpg_ports` from `port_index(generation, 0, 0)`,
-    /// `PORTS_PER_GENERATION` entries indexed by `port_offset(table, value)`.
-    pub ports: Vec<u64>,
+    /// `PORTS_PER_GENERATION` classes indexed by `port_offset(table, value)`.
+    pub ports: Vec<u16>,
     /// `xdpg_limits` from `limit_index(generation, 0)`, `MAX_LIMITS` entries.
     pub limits: Vec<LimitConfig>,
     /// `xdpg_ifaces` entries of this generation (keys are `iface_key`s).
@@ -64,7 +65,7 @@ impl Image {
         Image {
             generation,
             config: Config::default(),
-            rules: vec![RuleEntry::default(); MAX_BIT_RULES as usize],
+            classes: Vec::new(),
             v4t: vec![0; V4T_CELLS as usize],
             v6t: vec![0; V6T_CELLS as usize],
             addrv: vec![AddrEntry::default(); ADDR_VALUES as usize],
@@ -80,17 +81,18 @@ impl Image {
     }
 }
 
+/// An address-only rule's match: rank, rule id, action, limiter.
+type Plain = (u32, u32, u8, u16);
+
 /// What one trie node says by itself, before inheritance.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Node {
-    bits: u64,
-    plain: Option<(u32, u32, u8, u8)>, // rank, rule id, action, limit
+    /// Compound rules (rank order) whose constraint is this prefix.
+    named: Vec<u32>,
+    plain: Option<Plain>,
 }
 
-fn better(
-    a: Option<(u32, u32, u8, u8)>,
-    b: Option<(u32, u32, u8, u8)>,
-) -> Option<(u32, u32, u8, u8)> {
+fn better(a: Option<Plain>, b: Option<Plain>) -> Option<Plain> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
         (x, None) => x,
@@ -130,22 +132,28 @@ impl Trie {
         self.nodes.entry((plen, addr)).or_default()
     }
 
-    /// Folds every covering prefix's bits and best address-only rule into
-    /// each node.
-    fn resolve(&self, width: u8) -> Vec<(u8, u128, AddrEntry)> {
+    /// Folds every covering prefix's compound rules and best address-only
+    /// rule into each node; the compound rules become the entry's class
+    /// in `field`.
+    fn resolve(&self, width: u8, field: &mut Field, what: &str) -> Result<Vec<(u8, u128, AddrEntry)>, String> {
         let mut lens: Vec<u8> = self.nodes.keys().map(|(l, _)| *l).collect();
         lens.sort_unstable();
         lens.dedup();
         let mut out = Vec::with_capacity(self.nodes.len());
+        let mut named = Vec::new();
         for (&(plen, addr), own) in &self.nodes {
-            let mut bits = own.bits;
+            named.clear();
+            named.extend_from_slice(&own.named);
             let mut plain = own.plain;
             for &l in lens.iter().take_while(|&&l| l < plen) {
                 if let Some(cover) = self.nodes.get(&(l, mask(addr, l, width))) {
-                    bits |= cover.bits;
+                    named.extend_from_slice(&cover.named);
                     plain = better(plain, cover.plain);
                 }
             }
+            named.sort_unstable();
+            named.dedup();
+            let class = field.class(&named, what)?;
             let (rank, rule_id, action, limit) =
                 plain.unwrap_or((RANK_NONE, u32::MAX, ACTION_NONE, LIMIT_NONE));
             let best = RuleEntry {
@@ -153,12 +161,20 @@ impl Trie {
                 rule_id,
                 action,
                 limit,
-                _pad: [0; 6],
+                ..Default::default()
             };
-            out.push((plen, addr, AddrEntry { bits, best }));
+            out.push((
+                plen,
+                addr,
+                AddrEntry {
+                    class,
+                    _pad: [0; 6],
+                    best,
+                },
+            ));
         }
         out.sort_by_key(|(l, a, _)| (*l, *a));
-        out
+        Ok(out)
     }
 }
 
@@ -187,7 +203,7 @@ pub fn compile(
     // Per-rule counter index of the rule at `order`.
     let id = |order: usize| rule_stats_index(g, order as u32);
     let limit_no = |a: &Action| match a {
-        Action::Limit(i) => *i as u8 + 1,
+        Action::Limit(i) => *i as u16 + 1,
         _ => LIMIT_NONE,
     };
 
@@ -208,18 +224,14 @@ pub fn compile(
             Fragments::Drop => FRAG_DROP,
             Fragments::Pass => FRAG_PASS,
         },
-        global_limit: rs.global_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
-        syn_limit: rs.syn_limit.map_or(LIMIT_NONE, |i| i as u8 + 1),
+        global_limit: rs.global_limit.map_or(LIMIT_NONE, |i| i as u16 + 1),
+        syn_limit: rs.syn_limit.map_or(LIMIT_NONE, |i| i as u16 + 1),
         sample_rate: rs.samples,
         ..Default::default()
     };
 
     // Tries: [family v4, v6][direction src, dst].
     let mut tries: [[Trie; 2]; 2] = Default::default();
-    let mut rules = vec![RuleEntry::default(); MAX_BIT_RULES as usize];
-    let mut macs: BTreeMap<MacKey, u64> = BTreeMap::new();
-    let mut proto = vec![0u64; PROTOS_PER_GENERATION as usize];
-    let mut ports = vec![0u64; PORTS_PER_GENERATION as usize];
 
     // Address-only rules.
     for (order, r) in rs.rules.iter().enumerate() {
@@ -242,7 +254,7 @@ pub fn compile(
         }
     }
 
-    // Compound rules, one bit each in rank order.
+    // Compound rules, numbered in rank order.
     let mut compound: Vec<(u32, usize)> = rs
         .rules
         .iter()
@@ -255,87 +267,115 @@ pub fn compile(
         })
         .collect();
     compound.sort_unstable();
-    for (bit, &(rank, order)) in compound.iter().enumerate() {
+    let n = compound.len();
+    let entries: Vec<RuleEntry> = compound
+        .iter()
+        .map(|&(rank, order)| {
+            let r = &rs.rules[order];
+            RuleEntry {
+                rank,
+                rule_id: id(order),
+                action: r.action().code(),
+                limit: limit_no(r.action()),
+                ..Default::default()
+            }
+        })
+        .collect();
+    // The wild set of each field: the rules that do not constrain it.
+    let wild = |f: &dyn Fn(&crate::Rule) -> bool| {
+        let mut s = Set::empty(n);
+        for (i, &(_, order)) in compound.iter().enumerate() {
+            if f(&rs.rules[order]) {
+                s.insert(i);
+            }
+        }
+        s
+    };
+    let mut f_mac = [
+        Field::new(wild(&|r| r.src_mac.is_none())),
+        Field::new(wild(&|r| r.dst_mac.is_none())),
+    ];
+    // [family][direction].
+    let mut f_addr = [
+        [
+            Field::new(wild(&|r| r.src.is_empty() && r.families().0)),
+            Field::new(wild(&|r| r.dst.is_empty() && r.families().0)),
+        ],
+        [
+            Field::new(wild(&|r| r.src.is_empty() && r.families().1)),
+            Field::new(wild(&|r| r.dst.is_empty() && r.families().1)),
+        ],
+    ];
+    let mut f_proto = Field::new(wild(&|r| r.proto.is_none()));
+    let mut f_sport = Field::new(wild(&|r| r.sport.is_none()));
+    let mut f_dport = Field::new(wild(&|r| r.dport.is_none()));
+    let mut f_icmp = Field::new(wild(&|r| r.icmp_type.is_none()));
+    let nonip = wild(&|r| r.matches_non_ip());
+
+    let mut mac_named: [BTreeMap<[u8; 6], Vec<u32>>; 2] = Default::default();
+    let mut proto_ranges = Vec::new();
+    // [sport, dport][tcp, udp]; ICMP [v4, v6].
+    let mut port_ranges: [[Vec<(u32, u32, u32)>; 2]; 2] = Default::default();
+    let mut icmp_ranges: [Vec<(u32, u32, u32)>; 2] = Default::default();
+    for (i, &(_, order)) in compound.iter().enumerate() {
         let r = &rs.rules[order];
-        let b = 1u64 << bit;
-        rules[bit] = RuleEntry {
-            rank,
-            rule_id: id(order),
-            action: r.action().code(),
-            limit: limit_no(r.action()),
-            _pad: [0; 6],
-        };
-        let (fam4, fam6) = r.families();
+        let i = i as u32;
         for (dir, nets) in [(0usize, &r.src), (1, &r.dst)] {
-            match nets.first() {
-                Some(net) => {
-                    let (v4, plen, addr) = key_of(net);
-                    tries[!v4 as usize][dir].node(plen, addr).bits |= b;
-                }
-                None => {
-                    let (w4, w6) = if dir == 0 {
-                        (&mut cfg.wild_src4, &mut cfg.wild_src6)
-                    } else {
-                        (&mut cfg.wild_dst4, &mut cfg.wild_dst6)
-                    };
-                    if fam4 {
-                        *w4 |= b;
-                    }
-                    if fam6 {
-                        *w6 |= b;
-                    }
-                }
+            if let Some(net) = nets.first() {
+                let (v4, plen, addr) = key_of(net);
+                tries[!v4 as usize][dir].node(plen, addr).named.push(i);
             }
         }
-        for (dir, mac, wild) in [
-            (DIR_SRC, r.src_mac, &mut cfg.wild_mac_src),
-            (DIR_DST, r.dst_mac, &mut cfg.wild_mac_dst),
-        ] {
-            match mac {
-                Some(mac) => *macs.entry(MacKey::new(g, dir, mac)).or_default() |= b,
-                None => *wild |= b,
+        for (dir, mac) in [(0, r.src_mac), (1, r.dst_mac)] {
+            if let Some(mac) = mac {
+                mac_named[dir].entry(mac).or_default().push(i);
             }
         }
-        match r.proto {
-            Some(p) => proto[p as usize] |= b,
-            None => cfg.wild_proto |= b,
+        if let Some(p) = r.proto {
+            proto_ranges.push((i, p as u32, p as u32));
         }
-        let tcp = r.proto == Some(6);
-        for (range, table_tcp, table_udp, wild) in [
-            (r.sport, PORTS_TCP_SRC, PORTS_UDP_SRC, &mut cfg.wild_sport),
-            (r.dport, PORTS_TCP_DST, PORTS_UDP_DST, &mut cfg.wild_dport),
-        ] {
-            match range {
-                Some((lo, hi)) => {
-                    let table = if tcp { table_tcp } else { table_udp };
-                    for p in lo..=hi {
-                        ports[port_offset(table, p)] |= b;
-                    }
-                }
-                None => *wild |= b,
+        let udp = (r.proto != Some(6)) as usize;
+        for (k, range) in [r.sport, r.dport].into_iter().enumerate() {
+            if let Some((lo, hi)) = range {
+                port_ranges[k][udp].push((i, lo as u32, hi as u32));
             }
         }
-        match r.icmp_type {
-            Some(t) => {
-                let table = if r.proto == Some(1) {
-                    PORTS_ICMP4
-                } else {
-                    PORTS_ICMP6
-                };
-                let codes = match r.icmp_code {
-                    Some(c) => c..=c,
-                    None => 0..=255,
-                };
-                for c in codes {
-                    ports[port_offset(table, icmp_value(t, c))] |= b;
-                }
-            }
-            None => cfg.wild_icmp |= b,
+        if let Some(t) = r.icmp_type {
+            let v6 = (r.proto != Some(1)) as usize;
+            let (lo, hi) = match r.icmp_code {
+                Some(c) => (icmp_value(t, c), icmp_value(t, c)),
+                None => (icmp_value(t, 0), icmp_value(t, 255)),
+            };
+            icmp_ranges[v6].push((i, lo as u32, hi as u32));
         }
-        if r.matches_non_ip() {
-            cfg.nonip |= b;
+    }
+    let mut macs: BTreeMap<MacKey, u16> = BTreeMap::new();
+    for (dir, named) in mac_named.iter().enumerate() {
+        for (mac, rules) in named {
+            let class = f_mac[dir].class(rules, "MAC addresses")?;
+            macs.insert(MacKey::new(g, dir as u8, *mac), class);
         }
-        cfg.all |= b;
+    }
+    let proto = ranges(
+        &mut f_proto,
+        PROTOS_PER_GENERATION as usize,
+        &proto_ranges,
+        "protocols",
+    )?;
+    let mut ports = vec![0u16; PORTS_PER_GENERATION as usize];
+    for (k, field) in [&mut f_sport, &mut f_dport].into_iter().enumerate() {
+        for (udp, list) in port_ranges[k].iter().enumerate() {
+            let table = [[PORTS_TCP_SRC, PORTS_UDP_SRC], [PORTS_TCP_DST, PORTS_UDP_DST]][k][udp];
+            let classes = ranges(field, PORT_TABLE_SIZE as usize, list, "ports")?;
+            let at = port_offset(table, 0);
+            ports[at..at + PORT_TABLE_SIZE as usize].copy_from_slice(&classes);
+        }
+    }
+    for (v6, list) in icmp_ranges.iter().enumerate() {
+        let table = [PORTS_ICMP4, PORTS_ICMP6][v6];
+        let classes = ranges(&mut f_icmp, PORT_TABLE_SIZE as usize, list, "ICMP types")?;
+        let at = port_offset(table, 0);
+        ports[at..at + PORT_TABLE_SIZE as usize].copy_from_slice(&classes);
     }
 
     let mut values = Values::new();
@@ -351,7 +391,10 @@ pub fn compile(
     .enumerate()
     {
         for (dir, bit) in [(DIR_SRC, src_bit), (DIR_DST, dst_bit)] {
-            let entries = tries[fam][dir as usize].resolve(width);
+            let what = ["IPv4", "IPv6"][fam];
+            let what = format!("{what} {} addresses", ["source", "destination"][dir as usize]);
+            let entries =
+                tries[fam][dir as usize].resolve(width, &mut f_addr[fam][dir as usize], &what)?;
             if !entries.is_empty() {
                 cfg.tries |= bit;
             }
@@ -386,6 +429,138 @@ pub fn compile(
         ));
     }
     let [t4, t6] = tables;
+
+    // Groups of compound rules by the fields they constrain.
+    let signature = |r: &crate::Rule| -> u8 {
+        let mut m = 0;
+        for (on, bit) in [
+            (r.src_mac.is_some(), KEY_MAC_SRC),
+            (r.dst_mac.is_some(), KEY_MAC_DST),
+            (!r.src.is_empty(), KEY_SRC),
+            (!r.dst.is_empty(), KEY_DST),
+            (r.proto.is_some(), KEY_PROTO),
+            (r.sport.is_some(), KEY_SPORT),
+            (r.dport.is_some(), KEY_DPORT),
+            (r.icmp_type.is_some(), KEY_ICMP),
+        ] {
+            if on {
+                m |= bit;
+            }
+        }
+        m
+    };
+    let mut by_sig: BTreeMap<u8, Vec<usize>> = BTreeMap::new();
+    for (i, &(_, order)) in compound.iter().enumerate() {
+        by_sig.entry(signature(&rs.rules[order])).or_default().push(i);
+    }
+    // The largest groups keep their own fields; the rest share the last
+    // group, whose keys then hold the union of their fields.
+    let mut sigs: Vec<(u8, Vec<usize>)> = by_sig.into_iter().collect();
+    sigs.sort_by_key(|(sig, rules)| (std::cmp::Reverse(rules.len()), *sig));
+    let mut groups: Vec<(u8, u8, Set)> = Vec::new(); // mask, need, rules
+    for (sig, rules) in sigs {
+        if groups.len() < MAX_GROUPS as usize {
+            let mut set = Set::empty(n);
+            rules.iter().for_each(|&i| set.insert(i));
+            groups.push((sig, sig, set));
+        } else if let Some(last) = groups.last_mut() {
+            last.0 |= sig;
+            last.1 &= sig;
+            rules.iter().for_each(|&i| last.2.insert(i));
+        }
+    }
+    let fam4 = wild(&|r| r.families().0);
+    let fam6 = wild(&|r| r.families().1);
+
+    // The combinations of classes, group by group and family by family.
+    let mut classes = Vec::new();
+    let mut left = CLASS_COMBOS as usize;
+    for (gi, (mask, need, members)) in groups.iter().enumerate() {
+        cfg.group_mask[gi] = *mask;
+        cfg.group_need[gi] = *need;
+        for (family, start) in [(FAMILY_V4, &fam4), (FAMILY_V6, &fam6), (FAMILY_NONIP, &nonip)] {
+            let start = start.and_new(members);
+            if start.is_empty() {
+                continue;
+            }
+            let ip = family != FAMILY_NONIP;
+            let [src, dst] = &f_addr[(family == FAMILY_V6) as usize];
+            let on = |bit: u8, f| (mask & bit != 0).then_some(f);
+            let fields = [
+                on(KEY_MAC_SRC, &f_mac[0]),
+                on(KEY_MAC_DST, &f_mac[1]),
+                on(KEY_SRC, src).filter(|_| ip),
+                on(KEY_DST, dst).filter(|_| ip),
+                on(KEY_PROTO, &f_proto).filter(|_| ip),
+                on(KEY_SPORT, &f_sport).filter(|_| ip),
+                on(KEY_DPORT, &f_dport).filter(|_| ip),
+                on(KEY_ICMP, &f_icmp).filter(|_| ip),
+            ];
+            let found = combinations(&start, &fields, left, &mut |k, best| {
+                let key = ClassKey {
+                    generation: g as u8,
+                    family,
+                    mac_src: k[0],
+                    mac_dst: k[1],
+                    src: k[2],
+                    dst: k[3],
+                    proto: k[4],
+                    sport: k[5],
+                    dport: k[6],
+                    icmp: k[7],
+                    group: gi as u8,
+                    _pad: 0,
+                };
+                classes.push((key, entries[best]));
+            })
+            .map_err(|_| {
+                format!(
+                    "the {n} compound rules match under more than {CLASS_COMBOS} combinations \
+                     of field values (map xdpg_classes): rules that constrain the same fields \
+                     with overlapping values multiply, as do more than {MAX_GROUPS} kinds of \
+                     rules (by the fields they constrain), which share one group; \
+                     give such rules fewer kinds of fields or make them address-only"
+                )
+            })?;
+            left -= found;
+        }
+    }
+    cfg.groups = groups.len() as u8;
+    classes.sort_unstable_by_key(|(k, _)| *k);
+    cfg.compound = n as u32;
+    for (bit, f) in [
+        (FIELD_MAC_SRC, &f_mac[0]),
+        (FIELD_MAC_DST, &f_mac[1]),
+        (FIELD_PROTO, &f_proto),
+        (FIELD_SPORT, &f_sport),
+        (FIELD_DPORT, &f_dport),
+        (FIELD_ICMP, &f_icmp),
+    ] {
+        if !f.unconstrained() {
+            cfg.lookups |= bit;
+        }
+    }
+    if n > 0 {
+        for (bit, f) in [
+            (FIELD_MAC_SRC, &f_mac[0]),
+            (FIELD_MAC_DST, &f_mac[1]),
+            (FIELD_SRC4, &f_addr[0][0]),
+            (FIELD_DST4, &f_addr[0][1]),
+            (FIELD_SRC6, &f_addr[1][0]),
+            (FIELD_DST6, &f_addr[1][1]),
+            (FIELD_PROTO, &f_proto),
+            (FIELD_SPORT, &f_sport),
+            (FIELD_DPORT, &f_dport),
+            (FIELD_ICMP, &f_icmp),
+        ] {
+            if f.default_empty() {
+                cfg.empty_default |= bit;
+            }
+        }
+        if nonip.is_empty() {
+            cfg.empty_default |= FIELD_NONIP;
+        }
+    }
 
     let mut limits = vec![LimitConfig::default(); MAX_LIMITS as usize];
     for (i, l) in rs.limits.iter().enumerate() {
@@ -423,7 +598,7 @@ pub fn compile(
     Ok(Image {
         generation: g,
         config: cfg,
-        rules,
+        classes,
         v4t: t4.region(),
         v6t: t6.region(),
         addrv: values.region(),
@@ -472,24 +647,48 @@ src = "10.1.2.0/24"
         let e8 = find("10.200.0.1");
         let e16 = find("10.1.200.1");
         let e24 = find("10.1.2.3");
-        assert_eq!((e8.best.action, e8.bits), (ACTION_DENY, 0));
+        assert_eq!((e8.best.action, e8.class), (ACTION_DENY, 0));
         // /16 exists only for the compound rule; it inherits /8's deny.
         let base = rule_stats_index(1, 0);
         assert_eq!(
-            (e16.best.action, e16.best.rule_id, e16.bits),
+            (e16.best.action, e16.best.rule_id, e16.class),
             (ACTION_DENY, base, 1)
         );
-        // /24 has its own allow and inherits the compound rule's bit.
+        // /24 has its own allow and inherits the compound rule's class.
         assert_eq!(
-            (e24.best.action, e24.best.rule_id, e24.bits),
+            (e24.best.action, e24.best.rule_id, e24.class),
             (ACTION_ALLOW, base + 2, 1)
         );
+        // The compound rule (tcp from 10.1.0.0/16) under its classes.
+        assert_eq!(
+            img.classes,
+            vec![(
+                ClassKey {
+                    generation: 1,
+                    family: FAMILY_V4,
+                    src: 1,
+                    proto: img.proto[6],
+                    ..Default::default()
+                },
+                RuleEntry {
+                    rank: img.classes[0].1.rank,
+                    rule_id: base + 1,
+                    action: ACTION_ALLOW,
+                    ..Default::default()
+                }
+            )]
+        );
+        assert_eq!(
+            img.config.empty_default,
+            FIELD_SRC4 | FIELD_SRC6 | FIELD_DST6 | FIELD_PROTO | FIELD_NONIP
+        );
+        assert_eq!(img.config.lookups, FIELD_PROTO);
         assert_eq!(find("11.0.0.1"), AddrEntry::default());
         assert_eq!(img.prefixes, [3, 0]);
     }
 
     #[test]
-    fn bits_follow_rank_order() {
+    fn the_best_rule_of_a_combination_follows_rank_order() {
         let rs = RuleSet::from_toml(
             r#"
 [[rule]]
@@ -503,13 +702,86 @@ dport = 22
         )
         .expect("parses");
         let img = compile(&rs, 0, &no_ifaces).expect("compiles");
-        // The port rule is more specific: bit 0.
-        assert_eq!(img.rules[0].rule_id, 1);
-        assert_eq!(img.rules[1].rule_id, 0);
-        assert_eq!(img.ports[port_offset(PORTS_TCP_DST, 22)], 1);
-        assert_eq!(img.proto[6], 0b11);
-        assert_eq!(img.config.wild_dport, 0b10);
-        assert_eq!(img.config.wild_sport, 0b11);
+        let c22 = img.ports[port_offset(PORTS_TCP_DST, 22)];
+        let tcp = img.proto[6];
+        assert_ne!(c22, 0);
+        assert_eq!(img.ports[port_offset(PORTS_TCP_DST, 23)], 0);
+        assert_eq!(img.ports[port_offset(PORTS_UDP_DST, 22)], 0);
+        assert_eq!(img.config.lookups, FIELD_PROTO | FIELD_DPORT);
+        let rule_of = |family, dport| {
+            img.classes
+                .iter()
+                .find(|(k, _)| k.family == family && k.proto == tcp && k.dport == dport)
+                .map(|(_, r)| r.rule_id)
+        };
+        // tcp/22: both rules match, the port rule is more specific.
+        assert_eq!(rule_of(FAMILY_V4, c22), Some(1));
+        assert_eq!(rule_of(FAMILY_V6, c22), Some(1));
+        assert_eq!(rule_of(FAMILY_V4, 0), Some(0));
+        assert_eq!(img.classes.len(), 4);
+    }
+
+    #[test]
+    fn thousands_of_compound_rules_compile_to_one_combination_each() {
+        // Per-service rules from per-customer ranges: 256 customers, 16
+        // services each.
+        let mut text = String::new();
+        for c in 0..256 {
+            for s in 0..16 {
+                text += &format!(
+                    "[[rule]]\naction = \"allow\"\nsrc = \"10.{c}.0.0/16\"\nproto = \"tcp\"\ndport = {}\n",
+                    8000 + s
+                );
+            }
+        }
+        let rs = RuleSet::from_toml(&text).expect("parses");
+        let img = compile(&rs, 0, &no_ifaces).expect("compiles");
+        assert_eq!(img.config.compound, 4096);
+        assert_eq!(img.classes.len(), 4096);
+    }
+
+    #[test]
+    fn rules_on_different_fields_do_not_multiply() {
+        // 600 rules on sources and protocols, 600 on protocols and ports:
+        // two groups, 600 combinations for the first (IPv4), 1 200 for
+        // the second (IPv4 and IPv6), not 360 000.
+        let mut text = String::new();
+        for i in 0..600 {
+            text += &format!(
+                "[[rule]]\naction = \"deny\"\nsrc = \"10.{}.{}.0/24\"\nproto = \"udp\"\n",
+                i / 256,
+                i % 256
+            );
+            text += &format!(
+                "[[rule]]\naction = \"allow\"\nproto = \"udp\"\ndport = {}\n",
+                1000 + i
+            );
+        }
+        let rs = RuleSet::from_toml(&text).expect("parses");
+        let img = compile(&rs, 0, &no_ifaces).expect("compiles");
+        assert_eq!(img.config.groups, 2);
+        assert_eq!(img.classes.len(), 1800);
+    }
+
+    #[test]
+    fn too_many_combinations_are_refused() {
+        // In one group: 600 rules from distinct /24s to ports 1000 and up,
+        // 600 from their /8 to one port each; every /24 meets every port.
+        let mut text = String::new();
+        for i in 0..600 {
+            text += &format!(
+                "[[rule]]\naction = \"deny\"\nsrc = \"10.{}.{}.0/24\"\nproto = \"udp\"\ndport = \"1000-65535\"\n",
+                i / 256,
+                i % 256
+            );
+            text += &format!(
+                "[[rule]]\naction = \"allow\"\nsrc = \"10.0.0.0/8\"\nproto = \"udp\"\ndport = {}\n",
+                1000 + i
+            );
+        }
+        let rs = RuleSet::from_toml(&text).expect("parses");
+        let e = compile(&rs, 0, &no_ifaces).err().expect("refused");
+        assert!(e.contains("xdpg_classes"), "{e}");
     }
 
     #[test]

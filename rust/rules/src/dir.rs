@@ -238,13 +238,13 @@ mod tests {
                 v4t: cells.clone(),
                 addrv: (0..8)
                     .map(|i| AddrEntry {
-                        bits: i,
+                        class: i,
                         ..Default::default()
                     })
                     .collect(),
                 ..crate::Image::empty(0)
             };
-            img.addr_entry(true, DIR_SRC, addr).map(|e| e.bits)
+            img.addr_entry(true, DIR_SRC, addr).map(|e| e.class)
         };
         assert_eq!(walk(a("10.200.0.1")), Some(1));
         assert_eq!(walk(a("10.1.15.255")), Some(2));

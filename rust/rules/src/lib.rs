@@ -11,6 +11,7 @@
 //!   differential test checks the compiled maps plus the real program
 //!   against it.
 
+mod classes;
 mod compile;
 pub mod diff;
 mod dir;

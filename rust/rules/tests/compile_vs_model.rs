@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Property tests: a compiled image, looked up the way the XDP program does (longest-prefix match, bitmaps, ranks), decides every frame as the reference model does.
+//! Property tests: a compiled image, looked up the way the XDP program does (longest-prefix match, field classes, ranks), decides every frame as the reference model does.
 //!
 //! The VM's differential test runs the real program; this one checks the
 //! compiler on the host in milliseconds.
@@ -26,54 +26,80 @@ fn simulate(img: &Image, frame: &[u8], ifindex: u32) -> (bool, u32) {
         img.macs
             .iter()
             .find(|(k, _)| *k == MacKey::new(g, dir, m))
-            .map_or(0, |(_, b)| *b)
+            .map_or(0, |(_, c)| *c)
     };
-    let mut bits =
-        (mac(DIR_SRC, f.eth_src) | cfg.wild_mac_src) & (mac(DIR_DST, f.eth_dst) | cfg.wild_mac_dst);
+    let mut key = ClassKey {
+        generation: g as u8,
+        family: FAMILY_NONIP,
+        mac_src: mac(DIR_SRC, f.eth_src),
+        mac_dst: mac(DIR_DST, f.eth_dst),
+        ..Default::default()
+    };
     let mut best: Option<(u32, u8)> = None;
     let mut consider = |rank: u32, action: u8| {
         if action != ACTION_NONE && best.is_none_or(|(r, _)| rank < r) {
             best = Some((rank, action));
         }
     };
-    match f.addrs {
-        None => bits &= cfg.nonip,
-        Some((s, d)) => {
-            // The program's walk over the address tables.
-            let lookup = |dir: u8, a: std::net::IpAddr| -> Option<AddrEntry> {
-                let e = match a {
-                    std::net::IpAddr::V4(a) => img.addr_entry(true, dir, u32::from(a) as u128),
-                    std::net::IpAddr::V6(a) => img.addr_entry(false, dir, u128::from(a)),
-                };
-                Some(e.expect("tables the program reads without corruption"))
+    if let Some((s, d)) = f.addrs {
+        // The program's walk over the address tables.
+        let lookup = |dir: u8, a: std::net::IpAddr| -> AddrEntry {
+            let e = match a {
+                std::net::IpAddr::V4(a) => img.addr_entry(true, dir, u32::from(a) as u128),
+                std::net::IpAddr::V6(a) => img.addr_entry(false, dir, u128::from(a)),
             };
-            let (src, dst) = (lookup(DIR_SRC, s), lookup(DIR_DST, d));
-            let (ws, wd) = if s.is_ipv4() {
-                (cfg.wild_src4, cfg.wild_dst4)
-            } else {
-                (cfg.wild_src6, cfg.wild_dst6)
-            };
-            bits &= (src.map_or(0, |e| e.bits) | ws) & (dst.map_or(0, |e| e.bits) | wd);
-            bits &= img.proto[f.proto as usize] | cfg.wild_proto;
-            let port = |t: u32, v: u16| img.ports[port_offset(t, v)];
-            let (mut sp, mut dp, mut ic) = (0, 0, 0);
-            if let Some((a, b)) = f.l4 {
-                match f.proto {
-                    6 => (sp, dp) = (port(PORTS_TCP_SRC, a), port(PORTS_TCP_DST, b)),
-                    17 => (sp, dp) = (port(PORTS_UDP_SRC, a), port(PORTS_UDP_DST, b)),
-                    1 => ic = port(PORTS_ICMP4, a),
-                    _ => ic = port(PORTS_ICMP6, a),
-                }
-            }
-            bits &= (sp | cfg.wild_sport) & (dp | cfg.wild_dport) & (ic | cfg.wild_icmp);
-            for e in [src, dst].into_iter().flatten() {
-                consider(e.best.rank, e.best.action);
+            e.expect("tables the program reads without corruption")
+        };
+        let (src, dst) = (lookup(DIR_SRC, s), lookup(DIR_DST, d));
+        key.family = if s.is_ipv4() { FAMILY_V4 } else { FAMILY_V6 };
+        (key.src, key.dst) = (src.class, dst.class);
+        key.proto = img.proto[f.proto as usize];
+        let port = |t: u32, v: u16| img.ports[port_offset(t, v)];
+        if let Some((a, b)) = f.l4 {
+            match f.proto {
+                6 => (key.sport, key.dport) = (port(PORTS_TCP_SRC, a), port(PORTS_TCP_DST, b)),
+                17 => (key.sport, key.dport) = (port(PORTS_UDP_SRC, a), port(PORTS_UDP_DST, b)),
+                1 => key.icmp = port(PORTS_ICMP4, a),
+                _ => key.icmp = port(PORTS_ICMP6, a),
             }
         }
+        for e in [src, dst] {
+            consider(e.best.rank, e.best.action);
+        }
     }
-    if bits != 0 {
-        let r = img.rules[bits.trailing_zeros() as usize];
-        consider(r.rank, r.action);
+    // One lookup per group, of the group's fields only.
+    for gi in 0..cfg.groups as usize {
+        let (mask, need) = (cfg.group_mask[gi], cfg.group_need[gi]);
+        let fields = [
+            (KEY_MAC_SRC, key.mac_src),
+            (KEY_MAC_DST, key.mac_dst),
+            (KEY_SRC, key.src),
+            (KEY_DST, key.dst),
+            (KEY_PROTO, key.proto),
+            (KEY_SPORT, key.sport),
+            (KEY_DPORT, key.dport),
+            (KEY_ICMP, key.icmp),
+        ];
+        if fields.iter().any(|&(bit, c)| need & bit != 0 && c == 0) {
+            continue;
+        }
+        let m = |bit: u8, c: u16| if mask & bit != 0 { c } else { 0 };
+        let k = ClassKey {
+            mac_src: m(KEY_MAC_SRC, key.mac_src),
+            mac_dst: m(KEY_MAC_DST, key.mac_dst),
+            src: m(KEY_SRC, key.src),
+            dst: m(KEY_DST, key.dst),
+            proto: m(KEY_PROTO, key.proto),
+            sport: m(KEY_SPORT, key.sport),
+            dport: m(KEY_DPORT, key.dport),
+            icmp: m(KEY_ICMP, key.icmp),
+            group: gi as u8,
+            ..key
+        };
+        if let Ok(i) = img.classes.binary_search_by_key(&k, |(k, _)| *k) {
+            let r = img.classes[i].1;
+            consider(r.rank, r.action);
+        }
     }
     if let Some((_, action)) = best {
         let deny = action == ACTION_DENY;
@@ -170,7 +196,7 @@ prop_compose! {
 }
 
 prop_compose! {
-    fn ruleset()(rules in prop::collection::vec(rule(), 0..10), deny: bool, monitor: bool,
+    fn ruleset()(rules in prop::collection::vec(rule(), 0..40), deny: bool, monitor: bool,
                  malformed: bool, frag in 0u8..3, iface: Option<bool>) -> RuleSet {
         RuleSet {
             default_deny: deny,

@@ -239,6 +239,40 @@ fn gen_ruleset(rng: &mut SmallRng) -> RuleSet {
     rs
 }
 
+/// A large rule set: the small random one plus 1 000 to 4 096 compound
+/// rules of the shape real hosts have, per-service rules from
+/// per-customer ranges (IPv4 /24s and IPv6 /48s, TCP or UDP, one port or
+/// a range; mostly allows, some denies and limits).
+fn gen_large_ruleset(rng: &mut SmallRng) -> RuleSet {
+    let mut rs = gen_ruleset(rng);
+    let k = rng.gen_range(1000..=4096);
+    let services = [22u16, 53, 80, 443, 1000, 3306, 5432, 8080];
+    for i in 0..k {
+        let v6 = i % 4 == 3;
+        let net: IpNet = if v6 {
+            let a = std::net::Ipv6Addr::new(0x2001, 0xdb8, i as u16, 0, 0, 0, 0, 0);
+            IpNet::new(a.into(), 48).unwrap_or_else(|_| IpNet::from(IpAddr::from(a)))
+        } else {
+            let a = std::net::Ipv4Addr::new(10, (i / 256) as u8, (i % 256) as u8, 0);
+            IpNet::new(a.into(), 24).unwrap_or_else(|_| IpNet::from(IpAddr::from(a)))
+        };
+        let port = services[rng.gen_range(0..services.len())];
+        let action = match rng.gen_range(0..10) {
+            0 | 1 => Action::Deny,
+            2 if !rs.limits.is_empty() => Action::Limit(0),
+            _ => Action::Allow,
+        };
+        rs.rules.push(Rule {
+            action: Some(action),
+            src: vec![net],
+            proto: Some(if rng.gen_bool(0.7) { 6 } else { 17 }),
+            dport: Some(if rng.gen_bool(0.8) { (port, port) } else { (port, port + 50) }),
+            ..Default::default()
+        });
+    }
+    rs
+}
+
 /// An address from the rules (so lookups hit), or from the pool.
 fn pick_addr(rng: &mut SmallRng, rs: &RuleSet, v4: bool) -> [u8; 16] {
     let nets: Vec<&IpNet> = rs
@@ -538,7 +572,12 @@ fn run(args: &Args) -> Result<u64, String> {
     let (mut cases, mut sets, mut mismatches) = (0u64, 0u64, 0u64);
     let mut seen = vec![0u64; STAT_COUNT as usize];
     while cases < args.cases {
-        let rs = gen_ruleset(&mut rng);
+        // Every tenth rule set is a large one.
+        let rs = if sets % 10 == 9 {
+            gen_large_ruleset(&mut rng)
+        } else {
+            gen_ruleset(&mut rng)
+        };
         // The one path of every rule change (`xdpguard apply`).
         ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| e.to_string())?;
         let ifaces: BTreeMap<u32, bool> = rs
@@ -625,7 +664,8 @@ fn run(args: &Args) -> Result<u64, String> {
         histogram.join(", ")
     );
     println!(
-        "difftest: {cases} frames, {sets} rule sets, seed {}, {mismatches} mismatches",
+        "difftest: {cases} frames, {sets} rule sets ({} with 1000 to 4096 compound rules), seed {}, {mismatches} mismatches",
+        sets / 10,
         args.seed
     );
     Ok(mismatches)

@@ -126,16 +126,16 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
     };
     let (macs, _) = per_gen(guard, MapId::Mac, |k: &MacKey| k.generation == gb)?;
     let (ifpol, _) = per_gen(guard, MapId::Ifaces, |k: &u32| iface_key_parts(*k).1 == g)?;
-    let mut limiters = 0;
-    for i in 1..MAX_LIMITS {
-        let l: Option<LimitConfig> = guard
-            .map(MapId::Limits)
-            .lookup(&limit_index(g, i))
-            .map_err(err("xdpg_limits"))?;
-        if l.is_some_and(|l| l.pps != 0 || l.bps != 0) {
-            limiters += 1;
-        }
-    }
+    let (combos, _) = per_gen(guard, MapId::Classes, |k: &ClassKey| k.generation == gb)?;
+    let limits: Vec<LimitConfig> = guard
+        .map(MapId::Limits)
+        .lookup_range(limit_index(g, 0), MAX_LIMITS)
+        .map_err(err("xdpg_limits"))?;
+    let limiters = limits
+        .iter()
+        .skip(1)
+        .filter(|l| l.pps != 0 || l.bps != 0)
+        .count();
     let ruleset = json!({
         "generation": g,
         "default_policy": action_name(cfg.default_action),
@@ -143,7 +143,9 @@ fn gather(guard: &Guard) -> Result<(Value, ctl::Verification), Failure> {
         "malformed": if cfg.malformed_action == ACTION_DENY { "deny" } else { "pass" },
         "fragments": match cfg.frag_policy { FRAG_DROP => "drop", FRAG_PASS => "pass", _ => "l3-only" },
         "samples_per_second": cfg.sample_rate,
-        "compound_rules": cfg.all.count_ones(),
+        "compound_rules": cfg.compound,
+        "compound_groups": cfg.groups,
+        "class_combinations": combos,
         "ipv4_prefixes": v4, "ipv6_prefixes": v6,
         "macs": macs, "interface_policies": ifpol, "limiters": limiters,
     });
@@ -292,8 +294,10 @@ fn print_text(v: &Value) {
             r["samples_per_second"]
         );
         println!(
-            "            {} compound rules, {} IPv4 and {} IPv6 prefixes, {} MACs, {} interface policies, {} limiters",
+            "            {} compound rules ({} groups, {} class combinations), {} IPv4 and {} IPv6 prefixes, {} MACs, {} interface policies, {} limiters",
             r["compound_rules"],
+            r["compound_groups"],
+            r["class_combinations"],
             r["ipv4_prefixes"],
             r["ipv6_prefixes"],
             r["macs"],

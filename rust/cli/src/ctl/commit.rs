@@ -177,14 +177,16 @@ pub(super) fn delete_foreign(guard: &Guard, f: &Foreign) -> Result<usize, Failur
     let keys4: Vec<Host4Key> = f.host4.iter().map(|(k, _)| *k).collect();
     let keys6: Vec<Host6Key> = f.host6.iter().map(|(k, _)| *k).collect();
     let keysm: Vec<MacKey> = f.mac.iter().map(|(k, _)| *k).collect();
+    let keysc: Vec<ClassKey> = f.classes.iter().map(|(k, _)| *k).collect();
     for (map, r) in [
         (MapId::Host4, guard.map(MapId::Host4).delete_batch(&keys4)),
         (MapId::Host6, guard.map(MapId::Host6).delete_batch(&keys6)),
         (MapId::Mac, guard.map(MapId::Mac).delete_batch(&keysm)),
+        (MapId::Classes, guard.map(MapId::Classes).delete_batch(&keysc)),
     ] {
         r.map_err(map_err(map))?;
     }
-    Ok(keys4.len() + keys6.len() + keysm.len())
+    Ok(keys4.len() + keys6.len() + keysm.len() + keysc.len())
 }
 
 /// Makes generation `img.generation` hold exactly `img`, given that it
@@ -220,13 +222,6 @@ pub(super) fn write_generation(
             .map_err(map_err(map))?;
         Ok(keys.len())
     }
-    n += array(
-        guard,
-        MapId::Rules,
-        rule_index(g, 0),
-        &img.rules,
-        &have.rules,
-    )?;
     n += array(
         guard,
         MapId::AddrValues,
@@ -316,6 +311,14 @@ pub(super) fn write_generation(
         MapId::Mac,
         &have.macs,
         &img.macs,
+        progress,
+        commit_path,
+    )?;
+    n += replace(
+        guard,
+        MapId::Classes,
+        &have.classes,
+        &img.classes,
         progress,
         commit_path,
     )?;

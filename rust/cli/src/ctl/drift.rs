@@ -65,14 +65,47 @@ fn rule_entry_text(e: &RuleEntry) -> String {
         action_word(e.action),
         e.limit
     );
+    if e._pad != [0; 1] || e._pad2 != [0; 4] {
+        s.push_str(&format!(" pad {} {}", hex(&e._pad), hex(&e._pad2)));
+    }
+    s
+}
+
+fn addr_entry_text(e: &AddrEntry) -> String {
+    let mut s = format!("class {}, best {}", e.class, rule_entry_text(&e.best));
     if e._pad != [0; 6] {
         s.push_str(&format!(" pad {}", hex(&e._pad)));
     }
     s
 }
 
-fn addr_entry_text(e: &AddrEntry) -> String {
-    format!("bits {:#x}, best {}", e.bits, rule_entry_text(&e.best))
+/// A class key in words: `generation 1 ipv4 src 3 dport 2` (the fields
+/// whose class is not 0), the raw bytes for keys xdpguard does not write.
+fn class_key_text(k: &ClassKey) -> String {
+    if !k.is_valid() {
+        return format!("key {}", hex(bytes_of(k)));
+    }
+    let family = match k.family {
+        FAMILY_V4 => "ipv4",
+        FAMILY_V6 => "ipv6",
+        _ => "non-ip",
+    };
+    let mut s = format!("generation {} {family}", k.generation);
+    for (name, c) in [
+        ("mac_src", k.mac_src),
+        ("mac_dst", k.mac_dst),
+        ("src", k.src),
+        ("dst", k.dst),
+        ("proto", k.proto),
+        ("sport", k.sport),
+        ("dport", k.dport),
+        ("icmp", k.icmp),
+    ] {
+        if c != 0 {
+            s.push_str(&format!(" {name} {c}"));
+        }
+    }
+    s
 }
 
 fn dir_word(d: u8) -> String {
@@ -230,16 +263,6 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
     array(
         &mut out,
         g,
-        MapId::Rules,
-        rule_index(g, 0),
-        &expected.rules,
-        &found.rules,
-        |k| format!("{k} (generation {g}, bit {})", k % MAX_BIT_RULES),
-        rule_entry_text,
-    );
-    array(
-        &mut out,
-        g,
         MapId::V4Table,
         v4t_index(g, 0),
         &expected.v4t,
@@ -280,7 +303,7 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
                 proto_name((k % PROTOS_PER_GENERATION) as u8)
             )
         },
-        |v| format!("{v:#x}"),
+        |v| format!("class {v}"),
     );
     array(
         &mut out,
@@ -290,7 +313,7 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
         &expected.ports,
         &found.ports,
         port_key_text,
-        |v| format!("{v:#x}"),
+        |v| format!("class {v}"),
     );
     array(
         &mut out,
@@ -364,11 +387,20 @@ pub fn drift(expected: &Image, found: &Image) -> Vec<Drift> {
     keyed(
         &mut out,
         g,
+        MapId::Classes,
+        &expected.classes,
+        &found.classes,
+        class_key_text,
+        rule_entry_text,
+    );
+    keyed(
+        &mut out,
+        g,
         MapId::Mac,
         &expected.macs,
         &found.macs,
         mac_key_text,
-        |v| format!("{v:#x}"),
+        |v| format!("class {v}"),
     );
     keyed(
         &mut out,
@@ -424,8 +456,9 @@ pub(super) fn foreign_drift(held: &Held) -> Vec<Drift> {
         format!("value {v}")
     });
     extra(&mut out, MapId::Mac, &f.mac, mac_key_text, |v| {
-        format!("{v:#x}")
+        format!("class {v}")
     });
+    extra(&mut out, MapId::Classes, &f.classes, class_key_text, rule_entry_text);
     out
 }
 
@@ -467,7 +500,7 @@ mod tests {
         );
         assert_eq!(
             (d[0].expected.as_deref(), d[0].found.as_deref()),
-            (Some("0x1"), Some("0x0"))
+            (Some("class 1"), Some("class 0"))
         );
         assert_ne!(digest(&f), base);
         // A garbage action byte in an address entry.
@@ -518,13 +551,13 @@ mod tests {
         assert!(d.iter().any(|x| x.expected.is_none()));
         // A rank, a limiter index and a config field.
         let mut f = want.clone();
-        f.rules[0].rank ^= 1;
+        f.classes[0].1.rank ^= 1;
         f.limits[3].pps = 9;
         f.config.default_action = ACTION_ALLOW;
         let d = drift(&want, &f);
         assert_eq!(
             d.iter().map(|x| x.map).collect::<Vec<_>>(),
-            vec![MapId::Config, MapId::Rules, MapId::Limits],
+            vec![MapId::Config, MapId::Limits, MapId::Classes],
             "{d:?}"
         );
         assert_eq!(d[0].key, "1 field default_action");

@@ -11,6 +11,10 @@ use super::commit::map_err;
 use super::Failure;
 use crate::Guard;
 
+fn class_owner(k: &ClassKey) -> Option<u32> {
+    k.is_valid().then_some(k.generation as u32)
+}
+
 fn mac_owner(k: &MacKey) -> Option<u32> {
     (k.generation < 2).then_some(k.generation as u32)
 }
@@ -32,7 +36,7 @@ pub(super) fn blank(g: u32) -> Image {
     Image {
         generation: g,
         config: Config::default(),
-        rules: Vec::new(),
+        classes: Vec::new(),
         v4t: Vec::new(),
         v6t: Vec::new(),
         addrv: Vec::new(),
@@ -72,7 +76,8 @@ pub(super) fn fresh_config(found: &Config) -> Config {
 pub struct Foreign {
     pub(super) host4: Vec<(Host4Key, u32)>,
     pub(super) host6: Vec<(Host6Key, u32)>,
-    pub(super) mac: Vec<(MacKey, u64)>,
+    pub(super) mac: Vec<(MacKey, u16)>,
+    pub(super) classes: Vec<(ClassKey, RuleEntry)>,
 }
 
 /// What the rule maps hold now.
@@ -80,7 +85,7 @@ pub struct Held {
     /// `xdpg_active[0]` as stored (the program knows only 0 and 1).
     pub active_raw: u32,
     /// Each generation's entries. The keyed maps are always read whole;
-    /// the arrays (config, rules, address tables and values, protocols,
+    /// the arrays (config, address tables and values, protocols,
     /// ports, limits) only for the
     /// generations asked for, else they are empty.
     pub gens: [Image; 2],
@@ -116,7 +121,6 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
         ) -> Result<Vec<V>, Failure> {
             guard.map(map).lookup_range(first, n).map_err(map_err(map))
         }
-        img.rules = range(guard, MapId::Rules, rule_index(g, 0), MAX_BIT_RULES)?;
         img.v4t = range(guard, MapId::V4Table, v4t_index(g, 0), V4T_CELLS)?;
         img.v6t = range(guard, MapId::V6Table, v6t_index(g, 0), V6T_CELLS)?;
         img.addrv = range(
@@ -159,13 +163,15 @@ pub fn read_held(guard: &Guard, arrays: [bool; 2]) -> Result<Held, Failure> {
     let ([h4_0, h4_1], h4) = split(guard, MapId::Host4, host4_owner)?;
     let ([h6_0, h6_1], h6) = split(guard, MapId::Host6, host6_owner)?;
     let ([mac_0, mac_1], mac) = split(guard, MapId::Mac, mac_owner)?;
+    let ([cl_0, cl_1], cl) = split(guard, MapId::Classes, class_owner)?;
     let ([if_0, if_1], _) = split(guard, MapId::Ifaces, |&k: &u32| Some(iface_key_parts(k).1))?;
-    (foreign.host4, foreign.host6, foreign.mac) = (h4, h6, mac);
-    for (img, (h4, h6, macs, ifaces)) in gens
-        .iter_mut()
-        .zip([(h4_0, h6_0, mac_0, if_0), (h4_1, h6_1, mac_1, if_1)])
-    {
-        (img.host4, img.host6, img.macs, img.ifaces) = (h4, h6, macs, ifaces);
+    (foreign.host4, foreign.host6, foreign.mac, foreign.classes) = (h4, h6, mac, cl);
+    for (img, (h4, h6, macs, classes, ifaces)) in gens.iter_mut().zip([
+        (h4_0, h6_0, mac_0, cl_0, if_0),
+        (h4_1, h6_1, mac_1, cl_1, if_1),
+    ]) {
+        (img.host4, img.host6, img.macs, img.classes, img.ifaces) =
+            (h4, h6, macs, classes, ifaces);
     }
     Ok(Held {
         active_raw,
@@ -236,7 +242,6 @@ pub fn digest(img: &Image) -> Digest {
     d.entry(MapId::Config.name().to_string())
         .or_default()
         .add(&g.to_ne_bytes(), bytes_of(&img.config));
-    array(&mut d, MapId::Rules, rule_index(g, 0), &img.rules);
     array(&mut d, MapId::V4Table, v4t_index(g, 0), &img.v4t);
     array(&mut d, MapId::V6Table, v6t_index(g, 0), &img.v6t);
     array(
@@ -251,6 +256,7 @@ pub fn digest(img: &Image) -> Digest {
     keyed(&mut d, MapId::Host4, &img.host4);
     keyed(&mut d, MapId::Host6, &img.host6);
     keyed(&mut d, MapId::Mac, &img.macs);
+    keyed(&mut d, MapId::Classes, &img.classes);
     keyed(&mut d, MapId::Ifaces, &img.ifaces);
     d
 }

@@ -222,19 +222,6 @@ impl RuleSet {
                 ),
             ));
         }
-        let compound: Vec<usize> = (0..self.rules.len())
-            .filter(|&i| !self.rules[i].is_address_only())
-            .collect();
-        if compound.len() > xdpguard_abi::MAX_BIT_RULES as usize {
-            return Err((
-                Some(compound[xdpguard_abi::MAX_BIT_RULES as usize]),
-                format!(
-                    "more than {} rules with ports, protocols, MACs or both addresses; \
-                     address-only rules (one src or dst list, nothing else) are unlimited",
-                    xdpguard_abi::MAX_BIT_RULES
-                ),
-            ));
-        }
         Ok(())
     }
 }

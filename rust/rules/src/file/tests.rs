@@ -300,14 +300,21 @@ fn command_line_rules_are_checked_as_file_rules() {
 }
 
 #[test]
-fn too_many_compound_rules_are_refused() {
+fn thousands_of_compound_rules_and_hundreds_of_limits_are_accepted() {
     let mut text = String::new();
-    for p in 0..65 {
+    for l in 0..300 {
+        text.push_str(&format!("[[limit]]\nname = \"l{l}\"\npps = 10\n"));
+    }
+    for p in 0..5000 {
         text.push_str(&format!(
-            "[[rule]]\naction = \"deny\"\nproto = \"tcp\"\ndport = {p}\n"
+            "[[rule]]\naction = \"limit\"\nlimit = \"l{}\"\nproto = \"tcp\"\ndport = {p}\n",
+            p % 300
         ));
     }
-    let e = err(&text);
-    assert!(e.message.contains("more than 64"), "{e}");
-    assert_eq!(e.line, Some(65 * 4 - 3), "{e}");
+    let rs = RuleSet::from_toml(&text).expect("accepted");
+    assert_eq!((rs.rules.len(), rs.limits.len()), (5000, 300));
+    let img = crate::compile(&rs, 0, &|_| None).expect("compiles");
+    assert_eq!(img.config.compound, 5000);
+    assert_eq!(img.classes.len(), 2 * 5000);
+    assert_eq!(img.limits[300].pps, 10);
 }

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! Classification: each field the rules constrain is looked up (address
-//! tries, MAC hash, protocol and port arrays) into a bitmap of compound
-//! rules; the bitmaps are ANDed and the best compound rule competes with
-//! the best address-only rules of the source and destination by rank.
-//! No match leaves the interface's or the generation's default policy.
+//! tables, MAC hash, protocol and port arrays) into the class of the
+//! frame's value; the combination of classes is looked up in
+//! `xdpg_classes` for the best compound rule, which competes with the
+//! best address-only rules of the source and destination by rank. No
+//! match leaves the interface's or the generation's default policy.
 
 use aya_ebpf::{maps::Array, programs::XdpContext};
 use xdpguard_abi::*;
@@ -13,20 +14,23 @@ use crate::parse::{
     bytes16, load, load_addr6, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
     IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
 };
-use crate::{Decision, ADDRV, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, RULES, V4T, V6T};
+use crate::{
+    Decision, ADDRV, CLASSES, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, SCRATCH, V4T,
+    V6T,
+};
 
 #[inline(always)]
-fn port_bits(generation: u32, table: u32, index: u16) -> u64 {
+fn port_class(generation: u32, table: u32, index: u16) -> u16 {
     PORTS
         .get(port_index(generation, table, index))
         .copied()
         .unwrap_or(0)
 }
 
-/// The compound-rule bits of the frame's source (`DIR_SRC`, bytes 6..12)
-/// or destination (`DIR_DST`, bytes 0..6) MAC.
+/// The class of the frame's source (`DIR_SRC`, bytes 6..12) or
+/// destination (`DIR_DST`, bytes 0..6) MAC.
 #[inline(always)]
-fn mac_bits(ctx: &XdpContext, generation: u32, dir: u8) -> u64 {
+fn mac_class(ctx: &XdpContext, generation: u32, dir: u8) -> u16 {
     let off = if dir == DIR_SRC { 6 } else { 0 };
     // The parser saw the Ethernet header, so this load succeeds.
     let Some(mac) = load_mac(ctx, off) else {
@@ -146,41 +150,38 @@ fn entry(generation: u32, value: u32) -> Result<&'static AddrEntry, Corrupt> {
         .ok_or(Corrupt)
 }
 
-/// Index of the lowest set bit of a non-zero `b`: the ones below it,
-/// counted without branches (a SWAR population count). Not `cttz`, which
-/// LLVM lowers to a table lookup in .rodata; not a binary search, whose
-/// six branches leave 64 different constants for the verifier to carry
-/// through the rest of the program (it walked it once per bit position:
-/// an eighth of all the instructions it processed).
-#[inline(always)]
-fn lowest_bit(b: u64) -> u32 {
-    let below = (b & b.wrapping_neg()).wrapping_sub(1);
-    // SAFETY: reads a local. Volatile, so LLVM does not see the count as
-    // `cttz` (and emit its table) again.
-    let mut x = unsafe { core::ptr::read_volatile(&below) };
-    x -= (x >> 1) & 0x5555_5555_5555_5555;
-    x = (x & 0x3333_3333_3333_3333) + ((x >> 2) & 0x3333_3333_3333_3333);
-    x = (x + (x >> 4)) & 0x0f0f_0f0f_0f0f_0f0f;
-    (x.wrapping_mul(0x0101_0101_0101_0101) >> 56) as u32
+/// Classification's working memory, in the per-CPU scratch map rather
+/// than in registers and on the stack: the verifier does not track map
+/// memory, so the paths through a lookup that was made or skipped, a
+/// candidate that won or lost, leave it one state instead of one per path
+/// (with these in registers it walked a million instructions and gave
+/// up); and unoptimised builds, which keep every temporary on the
+/// 512-byte stack, have the room.
+#[repr(C)]
+pub(crate) struct Work {
+    /// The frame's class in each field.
+    classes: ClassKey,
+    /// The lookup key of one group.
+    key: ClassKey,
+    /// The best compound match so far (`packed`).
+    packed: u64,
+    /// `KEY_*` bits of the fields whose class is 0.
+    zero: u32,
+    /// Non-zero once no compound rule can match.
+    dead: u32,
+    /// The best match so far.
+    best: Best,
 }
 
 /// The best rule match: lowest rank among the best compound rule and the
 /// address-only rules of the source and destination.
+#[repr(C)]
+#[derive(Clone, Copy)]
 pub(crate) struct Best {
     rank: u32,
     pub(crate) action: u8,
     pub(crate) rule_id: u32,
-    pub(crate) limit: u8,
-}
-
-impl Best {
-    /// No match yet: loses to every rule.
-    const NONE: Best = Best {
-        rank: RANK_NONE,
-        action: ACTION_NONE,
-        rule_id: NO_RULE,
-        limit: LIMIT_NONE,
-    };
+    pub(crate) limit: u16,
 }
 
 #[inline(always)]
@@ -193,11 +194,109 @@ fn consider(best: &mut Best, r: &RuleEntry) {
     }
 }
 
+/// 1 if `class` is 0 and `empty` (`Config::empty_default`) says class 0
+/// of `field` (a `FIELD_*` bit) is empty, else 0.
+#[inline(always)]
+fn empty_class(class: u16, empty: u32, field: u32) -> u32 {
+    (class == 0 && empty & field != 0) as u32
+}
+
+/// A class if bit `shift` of the group's `mask` says its keys hold the
+/// field, else 0.
+#[inline(always)]
+fn masked(c: u16, mask: u8, shift: u32) -> u16 {
+    c & 0u16.wrapping_sub(((mask >> shift) & 1) as u16)
+}
+
+/// A compound rule's match as one number: its rank above, its limiter
+/// below (the action and rule come back from the rank, `rank_action`,
+/// `rank_order`), so the best of several is the smallest. No match is
+/// `RANK_NONE`'s.
+#[inline(always)]
+fn packed(r: &RuleEntry) -> u64 {
+    (r.rank as u64) << 31 | r.limit as u64
+}
+
+// `best_of_groups` indexes the group arrays with `g & 7`.
+const _: () = assert!(MAX_GROUPS == 8);
+
+/// The best compound rule of the groups under the frame's classes
+/// (`w.classes`) into `w.packed`: one `xdpg_classes` lookup per group,
+/// skipped when a field all the group's rules constrain has class 0,
+/// with `w.key` rewritten for each group.
+#[inline(always)]
+fn best_of_groups(cfg: &Config, w: &mut Work) {
+    w.packed = (RANK_NONE as u64) << 31;
+    w.zero = 0;
+    if w.classes.mac_src == 0 {
+        w.zero |= KEY_MAC_SRC as u32;
+    }
+    if w.classes.mac_dst == 0 {
+        w.zero |= KEY_MAC_DST as u32;
+    }
+    if w.classes.src == 0 {
+        w.zero |= KEY_SRC as u32;
+    }
+    if w.classes.dst == 0 {
+        w.zero |= KEY_DST as u32;
+    }
+    if w.classes.proto == 0 {
+        w.zero |= KEY_PROTO as u32;
+    }
+    if w.classes.sport == 0 {
+        w.zero |= KEY_SPORT as u32;
+    }
+    if w.classes.dport == 0 {
+        w.zero |= KEY_DPORT as u32;
+    }
+    if w.classes.icmp == 0 {
+        w.zero |= KEY_ICMP as u32;
+    }
+    w.key.generation = w.classes.generation;
+    w.key.family = w.classes.family;
+    w.key._pad = 0;
+    let groups = (cfg.groups as u32).min(MAX_GROUPS);
+    let mut g = 0;
+    while g < groups {
+        // SAFETY: `g & 7` is below 8, the arrays' length (an index with a
+        // bounds check keeps a panic call at low opt-levels).
+        let (mask, need) = unsafe {
+            (
+                *cfg.group_mask.get_unchecked(g as usize & 7),
+                *cfg.group_need.get_unchecked(g as usize & 7),
+            )
+        };
+        w.key.group = g as u8;
+        g += 1;
+        if need as u32 & w.zero != 0 {
+            continue;
+        }
+        let c = &w.classes;
+        w.key.mac_src = masked(c.mac_src, mask, 0);
+        w.key.mac_dst = masked(c.mac_dst, mask, 1);
+        w.key.src = masked(c.src, mask, 2);
+        w.key.dst = masked(c.dst, mask, 3);
+        w.key.proto = masked(c.proto, mask, 4);
+        w.key.sport = masked(c.sport, mask, 5);
+        w.key.dport = masked(c.dport, mask, 6);
+        w.key.icmp = masked(c.icmp, mask, 7);
+        if let Some(r) = CLASSES.get_ptr(&w.key) {
+            // SAFETY: a hash lookup result points at a live value for the
+            // rest of this program run (RCU).
+            let p = packed(unsafe { &*r });
+            if p < w.packed {
+                w.packed = p;
+            }
+        }
+    }
+}
+
 /// Classifies a parsed frame that arrived on `ifindex`. Each lookup is
 /// made only if some rule needs it: a field no compound rule constrains
-/// (its `wild_*` set is all of them) is not looked up, an empty trie is
-/// not searched, and once no compound rule can match any more (`bits` is
-/// zero) the remaining field lookups are skipped.
+/// (not in `lookups`) is not looked up, an empty address table is not
+/// searched, and once no compound rule can match any more (a field's
+/// class 0 that `empty_default` says is empty) the remaining field
+/// lookups and the combination are skipped.
 #[inline(always)]
 pub(crate) fn classify(
     ctx: &XdpContext,
@@ -214,98 +313,132 @@ pub(crate) fn classify(
             _ => Decision::corrupt(),
         };
     }
-    let mut best = Best::NONE;
-    let all = cfg.all;
-    let mut bits = all;
-    if bits != 0 && cfg.wild_mac_src != all {
-        bits &= mac_bits(ctx, generation, DIR_SRC) | cfg.wild_mac_src;
+    let (lookups, empty) = (cfg.lookups, cfg.empty_default);
+    // A per-CPU array's only entry: the lookup does not fail.
+    let Some(scratch) = SCRATCH.get_ptr_mut(0) else {
+        return Decision::corrupt();
+    };
+    // SAFETY: this CPU's scratch value, which nothing else uses while the
+    // program runs here (XDP does not nest on one CPU).
+    let w = unsafe { &mut (*scratch).work };
+    // Field by field: a whole constant struct would be copied from
+    // .rodata, which the loader does not support.
+    w.best.rank = RANK_NONE;
+    w.best.action = ACTION_NONE;
+    w.best.rule_id = NO_RULE;
+    w.best.limit = LIMIT_NONE;
+    let c = &mut w.classes;
+    c.generation = generation as u8;
+    c.family = f.family;
+    c.mac_src = 0;
+    c.mac_dst = 0;
+    c.src = 0;
+    c.dst = 0;
+    c.proto = 0;
+    c.sport = 0;
+    c.dport = 0;
+    c.icmp = 0;
+    c.group = 0;
+    c._pad = 0;
+    w.dead = (cfg.compound == 0) as u32;
+    if w.dead == 0 && lookups & FIELD_MAC_SRC != 0 {
+        w.classes.mac_src = mac_class(ctx, generation, DIR_SRC);
     }
-    if bits != 0 && cfg.wild_mac_dst != all {
-        bits &= mac_bits(ctx, generation, DIR_DST) | cfg.wild_mac_dst;
+    w.dead |= empty_class(w.classes.mac_src, empty, FIELD_MAC_SRC);
+    if w.dead == 0 && lookups & FIELD_MAC_DST != 0 {
+        w.classes.mac_dst = mac_class(ctx, generation, DIR_DST);
     }
+    w.dead |= empty_class(w.classes.mac_dst, empty, FIELD_MAC_DST);
 
     if f.family == 0 {
-        bits &= cfg.nonip;
+        w.dead |= (empty >> FIELD_NONIP.trailing_zeros()) & 1;
     } else {
         let v4 = f.family == FAMILY_V4;
-        let (src_bit, dst_bit) = if v4 {
-            (TRIE_SRC4, TRIE_DST4)
+        let (src_bit, dst_bit, src_field, dst_field) = if v4 {
+            (TRIE_SRC4, TRIE_DST4, FIELD_SRC4, FIELD_DST4)
         } else {
-            (TRIE_SRC6, TRIE_DST6)
+            (TRIE_SRC6, TRIE_DST6, FIELD_SRC6, FIELD_DST6)
         };
         // Address rules apply to every IP frame, link-essential ones too,
-        // so the address tables are searched whatever `bits` says.
-        let mut src = None;
+        // so the address tables are searched whatever `dead` says.
         if cfg.tries & src_bit != 0 {
             match addr_entry(ctx, generation, f, DIR_SRC) {
-                Ok(e) => src = Some(e),
+                Ok(e) => {
+                    w.classes.src = e.class;
+                    consider(&mut w.best, &e.best);
+                }
                 Err(Corrupt) => return Decision::corrupt(),
             }
         }
-        let mut dst = None;
         if cfg.tries & dst_bit != 0 {
             match addr_entry(ctx, generation, f, DIR_DST) {
-                Ok(e) => dst = Some(e),
+                Ok(e) => {
+                    w.classes.dst = e.class;
+                    consider(&mut w.best, &e.best);
+                }
                 Err(Corrupt) => return Decision::corrupt(),
             }
         }
-        let (wild_src, wild_dst) = if v4 {
-            (cfg.wild_src4, cfg.wild_dst4)
-        } else {
-            (cfg.wild_src6, cfg.wild_dst6)
-        };
-        bits &= (src.map_or(0, |e| e.bits) | wild_src) & (dst.map_or(0, |e| e.bits) | wild_dst);
-        if bits != 0 && cfg.wild_proto != all {
-            bits &= PROTO
+        w.dead |= empty_class(w.classes.src, empty, src_field)
+            | empty_class(w.classes.dst, empty, dst_field);
+        if w.dead == 0 && lookups & FIELD_PROTO != 0 {
+            w.classes.proto = PROTO
                 .get(proto_index(generation, f.proto))
                 .copied()
-                .unwrap_or(0)
-                | cfg.wild_proto;
+                .unwrap_or(0);
         }
-        if bits != 0 {
-            let (mut sport, mut dport, mut icmp) = (0u64, 0u64, 0u64);
-            if f.l4 {
-                let (sp, dp, ic) = (
-                    cfg.wild_sport != all,
-                    cfg.wild_dport != all,
-                    cfg.wild_icmp != all,
-                );
-                match f.proto {
-                    IPPROTO_TCP => {
-                        if sp {
-                            sport = port_bits(generation, PORTS_TCP_SRC, f.sport);
-                        }
-                        if dp {
-                            dport = port_bits(generation, PORTS_TCP_DST, f.dport);
-                        }
+        w.dead |= empty_class(w.classes.proto, empty, FIELD_PROTO);
+        if w.dead == 0 && f.l4 {
+            let (sp, dp, ic) = (
+                lookups & FIELD_SPORT != 0,
+                lookups & FIELD_DPORT != 0,
+                lookups & FIELD_ICMP != 0,
+            );
+            match f.proto {
+                IPPROTO_TCP => {
+                    if sp {
+                        w.classes.sport = port_class(generation, PORTS_TCP_SRC, f.sport);
                     }
-                    IPPROTO_UDP => {
-                        if sp {
-                            sport = port_bits(generation, PORTS_UDP_SRC, f.sport);
-                        }
-                        if dp {
-                            dport = port_bits(generation, PORTS_UDP_DST, f.dport);
-                        }
+                    if dp {
+                        w.classes.dport = port_class(generation, PORTS_TCP_DST, f.dport);
                     }
-                    IPPROTO_ICMP if ic => icmp = port_bits(generation, PORTS_ICMP4, f.icmp),
-                    IPPROTO_ICMPV6 if ic => icmp = port_bits(generation, PORTS_ICMP6, f.icmp),
-                    _ => {}
                 }
+                IPPROTO_UDP => {
+                    if sp {
+                        w.classes.sport = port_class(generation, PORTS_UDP_SRC, f.sport);
+                    }
+                    if dp {
+                        w.classes.dport = port_class(generation, PORTS_UDP_DST, f.dport);
+                    }
+                }
+                IPPROTO_ICMP if ic => {
+                    w.classes.icmp = port_class(generation, PORTS_ICMP4, f.icmp)
+                }
+                IPPROTO_ICMPV6 if ic => {
+                    w.classes.icmp = port_class(generation, PORTS_ICMP6, f.icmp)
+                }
+                _ => {}
             }
-            bits &= (sport | cfg.wild_sport) & (dport | cfg.wild_dport) & (icmp | cfg.wild_icmp);
         }
-        if let Some(e) = src {
-            consider(&mut best, &e.best);
-        }
-        if let Some(e) = dst {
-            consider(&mut best, &e.best);
+        w.dead |= empty_class(w.classes.sport, empty, FIELD_SPORT)
+            | empty_class(w.classes.dport, empty, FIELD_DPORT)
+            | empty_class(w.classes.icmp, empty, FIELD_ICMP);
+    }
+    if w.dead == 0 {
+        best_of_groups(cfg, w);
+        let rank = (w.packed >> 31) as u32;
+        if rank < w.best.rank {
+            w.best = Best {
+                rank,
+                // `ACTION_INVALID` for a rank the compiler cannot make:
+                // corrupt.
+                action: rank_action(rank),
+                rule_id: rule_stats_index(generation, rank_order(rank)),
+                limit: w.packed as u16,
+            };
         }
     }
-    if bits != 0 {
-        if let Some(r) = RULES.get(rule_index(generation, lowest_bit(bits))) {
-            consider(&mut best, r);
-        }
-    }
+    let best = w.best;
 
     if best.action != ACTION_NONE {
         let reason = match best.action {

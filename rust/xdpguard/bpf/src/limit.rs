@@ -67,7 +67,7 @@ pub(crate) enum Charge {
 pub(crate) fn within_limit(
     ctx: &XdpContext,
     generation: u32,
-    limit: u8,
+    limit: u16,
     f: &Facts,
     len: u64,
 ) -> Charge {

@@ -5,8 +5,9 @@
 //! Stages: `parse` (Ethernet, up to two VLAN tags, IPv4 with options, IPv6
 //! with a bounded extension-header walk, the L4 ports or ICMP type, all
 //! within the length the IP header gives), then `classify` (field lookups
-//! that each yield a bitmap of compound rules, ANDed; the best compound
-//! rule against the best address-only rules by rank), then `finish` (rate
+//! that each yield the class of the frame's value, the combination of
+//! classes looked up for the best compound rule, which competes with the
+//! best address-only rules by rank), then `finish` (rate
 //! limiters, monitor mode, counters). A map value the program does not
 //! understand drops the frame as `corrupt`; nothing unknown passes. The rule
 //! semantics are written down in Documentation/rules.rst and implemented
@@ -49,9 +50,9 @@ use sample::sample;
 static ACTIVE: Array<u32> = Array::with_max_entries(1, 0);
 #[map(name = "xdpg_config")]
 static CONFIG: Array<Config> = Array::with_max_entries(GENERATIONS, 0);
-#[map(name = "xdpg_rules")]
-static RULES: Array<RuleEntry> =
-    Array::with_max_entries(GENERATIONS * MAX_BIT_RULES, BPF_F_MMAPABLE);
+#[map(name = "xdpg_classes")]
+static CLASSES: HashMap<ClassKey, RuleEntry> =
+    HashMap::with_max_entries(GENERATIONS * CLASS_COMBOS, BPF_F_NO_PREALLOC);
 #[map(name = "xdpg_v4t")]
 static V4T: Array<u32> = Array::with_max_entries(GENERATIONS * V4T_CELLS, BPF_F_MMAPABLE);
 #[map(name = "xdpg_v6t")]
@@ -63,12 +64,12 @@ static HOST4: HashMap<Host4Key, u32> = HashMap::with_max_entries(HOST4_MAX, BPF_
 #[map(name = "xdpg_host6")]
 static HOST6: HashMap<Host6Key, u32> = HashMap::with_max_entries(HOST6_MAX, BPF_F_NO_PREALLOC);
 #[map(name = "xdpg_mac")]
-static MACS: HashMap<MacKey, u64> = HashMap::with_max_entries(MAC_MAX, 0);
+static MACS: HashMap<MacKey, u16> = HashMap::with_max_entries(MAC_MAX, 0);
 #[map(name = "xdpg_proto")]
-static PROTO: Array<u64> =
+static PROTO: Array<u16> =
     Array::with_max_entries(GENERATIONS * PROTOS_PER_GENERATION, BPF_F_MMAPABLE);
 #[map(name = "xdpg_ports")]
-static PORTS: Array<u64> =
+static PORTS: Array<u16> =
     Array::with_max_entries(GENERATIONS * PORTS_PER_GENERATION, BPF_F_MMAPABLE);
 #[map(name = "xdpg_limits")]
 static LIMITS: Array<LimitConfig> =
@@ -95,8 +96,11 @@ const _: () = assert!(core::mem::size_of::<SampleBudget>() == SCRATCH_SIZE as us
 /// Rule id meaning "no rule" (default policy, malformed, ...).
 const NO_RULE: u32 = u32::MAX;
 
-/// The drop-sampling budget of one CPU, kept across packets in the
-/// per-CPU scratch map (see `sample`).
+/// The per-CPU scratch map's value: the drop-sampling budget of one CPU,
+/// kept across packets (see `sample`), and the frame's classes and the
+/// `xdpg_classes` lookup key while it is classified (see `eval`; map
+/// memory rather than 40 more bytes of the 512-byte stack, which
+/// unoptimised builds fill).
 #[repr(C, align(8))]
 struct SampleBudget {
     /// Start of the current one-second window (`bpf_ktime_get_ns`).
@@ -105,7 +109,9 @@ struct SampleBudget {
     left: u32,
     /// Drops not sampled since the budget ran out.
     missed: u32,
-    _pad: [u8; SCRATCH_SIZE as usize - 16],
+    /// Classification's working memory.
+    work: eval::Work,
+    _pad: [u8; SCRATCH_SIZE as usize - 16 - core::mem::size_of::<eval::Work>()],
 }
 
 /// The outcome of classification.
@@ -113,7 +119,7 @@ struct Decision {
     action: u8,
     reason: u32,
     rule_id: u32,
-    limit: u8,
+    limit: u16,
 }
 
 #[xdp]
