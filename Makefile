@@ -153,7 +153,7 @@ SMOKE_OPT_LEVELS := 0 1 z
 # 2-core machine two guests take about half the wall time of one
 # (Documentation/testing.rst has the figures). SELFTESTS_1 is the first
 # guest's share, chosen by the tests' times so both take about as long
-# (1 149 s and 1 120 s in the run of 2026-12-04);
+# (948 s and 952 s of tests in the run of 2026-12-04);
 # the second guest runs every other test of TEST_PROGS, so a new test runs
 # there unless it is listed here. Each guest's output is printed as a
 # block when it ends (make -O); build/vm/selftests-1 and -2 keep the logs.

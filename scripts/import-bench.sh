@@ -6,7 +6,7 @@
 # for two kinds of list: scattered over the address space and clustered
 # the way the address tables can hold them. Prints the CLI's summary
 # lines (total, read, compile, write) and the peak memory of each import,
-# or why the tables refused the list; then an add and a delete of one
+# or why the list was not imported; then an add and a delete of one
 # rule next to the million.
 set -eu
 cd "$(dirname "$0")/.."
@@ -54,13 +54,13 @@ ip link add xgib0 type veth peer name xgib1
 ip link set xgib0 up
 insmod "$KO" ifaces=xgib0
 # run ARGS...: one import, its summary line and peak RSS; a list the
-# tables cannot hold is reported as refused (with the CLI's reason).
+# tables cannot hold is reported as not imported, with the CLI's reason.
 run() {
 	local out rss rc=0
 	out=$( { /usr/bin/time -f "%M" "$X" import --quiet "$@" 2>"$DIR/time"; } ) || rc=$?
 	rss=$(tail -1 "$DIR/time")
 	if ((rc)); then
-		echo "import $*: refused (exit $rc): $(grep -v '^Command exited' "$DIR/time" | head -n -1)"
+		echo "import $*: not imported (exit $rc): $(grep -v '^Command exited' "$DIR/time" | head -n -1)"
 		return 1
 	fi
 	echo "import $*: $out; peak RSS $((rss / 1024)) MiB"
