@@ -173,11 +173,19 @@ check "pin is idempotent; status reports the pins current" pin_idempotent
 
 # --- top ----------------------------------------------------------------
 top_rates() {
-	local out rc
+	local out rc ifi a i
+	ifi=$(cat /sys/class/net/$XG_IF/ifindex)
+	a=$(pinned_pass "$ifi") || { fail "lookup through the pin failed"; return 1; }
 	# The flood outlasts top, however slow the kernel (killed after).
 	ip netns exec "$XG_NS" ping -q -n -c 1200 -i 0.05 -I 192.0.2.2 192.0.2.1 >/dev/null 2>&1 &
 	local pid=$!
-	sleep 0.5
+	# top starts once the flood reaches the interface: with a second
+	# guest beside this one, a fixed 0.5 s was once not enough for the
+	# ping to start (top then saw 0 pps everywhere).
+	for i in $(seq 100); do
+		(($(pinned_pass "$ifi") > a)) && break
+		sleep 0.2
+	done
 	out=$("$XG_CLI" top --json --count 2 --interval 1)
 	rc=$?
 	kill $pid 2>/dev/null
