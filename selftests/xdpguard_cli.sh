@@ -172,8 +172,11 @@ pin_idempotent() {
 check "pin is idempotent; status reports the pins current" pin_idempotent
 
 # --- top ----------------------------------------------------------------
+# passed_since IFINDEX N: the interface's pass counter (through the pin)
+# is above N.
+passed_since() { (($(pinned_pass "$1") > $2)); }
 top_rates() {
-	local out rc ifi a i
+	local out rc ifi a
 	ifi=$(cat /sys/class/net/$XG_IF/ifindex)
 	a=$(pinned_pass "$ifi") || { fail "lookup through the pin failed"; return 1; }
 	# The flood outlasts top, however slow the kernel (killed after).
@@ -182,10 +185,7 @@ top_rates() {
 	# top starts once the flood reaches the interface: with a second
 	# guest beside this one, a fixed 0.5 s was once not enough for the
 	# ping to start (top then saw 0 pps everywhere).
-	for i in $(seq 100); do
-		(($(pinned_pass "$ifi") > a)) && break
-		sleep 0.2
-	done
+	xg_wait passed_since "$ifi" "$a"
 	out=$("$XG_CLI" top --json --count 2 --interval 1)
 	rc=$?
 	kill $pid 2>/dev/null
