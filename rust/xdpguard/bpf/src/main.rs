@@ -106,9 +106,14 @@ struct SampleBudget {
     /// Start of the current one-second window (`bpf_ktime_get_ns`).
     window_ns: u64,
     /// Samples left in the window.
-    left: u32,
-    /// Drops not sampled since the budget ran out.
-    missed: u32,
+    left: u16,
+    /// Drops since the budget ran out whose clock was read one by one
+    /// (up to `sample::MISS_CHECKS`).
+    checks: u16,
+    /// Drops seen by the sampler since the module loaded (wrapping): the
+    /// stride of clock reads counts these, so which drops read the clock
+    /// does not depend on when a window began.
+    drops: u32,
     /// Classification's working memory.
     work: eval::Work,
     _pad: [u8; SCRATCH_SIZE as usize - 16 - core::mem::size_of::<eval::Work>()],

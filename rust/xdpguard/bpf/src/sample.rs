@@ -9,9 +9,9 @@ use xdpguard_abi::*;
 use crate::{Decision, SAMPLES, SCRATCH};
 
 /// Drops after the budget ran out whose clock is read one by one; past
-/// them, only every `MISS_STRIDE`th is (a flood then reads the clock on
-/// a small fraction of its drops).
-const MISS_CHECKS: u32 = 64;
+/// them, only every `MISS_STRIDE`th drop is (a flood then reads the clock
+/// on a small fraction of its drops).
+const MISS_CHECKS: u16 = 64;
 /// See `MISS_CHECKS` (a power of two).
 const MISS_STRIDE: u32 = 64;
 const _: () = assert!(MISS_STRIDE.is_power_of_two());
@@ -20,25 +20,30 @@ const _: () = assert!(MISS_STRIDE.is_power_of_two());
 /// window of this CPU, windows starting at the first sample after the
 /// previous one ended. The clock is read for a sample (its time stamp)
 /// and, once the window's budget is spent, for the first `MISS_CHECKS`
-/// drops and then every `MISS_STRIDE`th, to notice the window's end; a
-/// drop that is not sampled costs no clock read otherwise. Returns the
-/// time to stamp the sample with.
+/// drops and then every `MISS_STRIDE`th drop of this CPU, to notice the
+/// window's end; a drop that is not sampled costs no clock read
+/// otherwise. The stride counts every drop since the module loaded, not
+/// since the window began, so under a steady flood which drops read the
+/// clock depends only on their number (the instruction-count benchmark
+/// relies on it). Returns the time to stamp the sample with.
 #[inline(always)]
-fn take(rate: u32) -> Option<u64> {
+fn take(rate: u16) -> Option<u64> {
     const NS: u64 = 1_000_000_000;
     let b = SCRATCH.get_ptr_mut(0)?;
     // SAFETY: a per-CPU array lookup returns this CPU's value, which no
     // one else touches while this program runs here (XDP runs with
     // preemption off); the budget is integers, valid for any bit pattern.
     let b = unsafe { &mut *b };
+    b.drops = b.drops.wrapping_add(1);
     if b.left > 0 {
         b.left -= 1;
         // SAFETY: `bpf_ktime_get_ns` takes no arguments and has no
         // preconditions.
         return Some(unsafe { bpf_ktime_get_ns() });
     }
-    b.missed = b.missed.wrapping_add(1);
-    if b.missed > MISS_CHECKS && b.missed & (MISS_STRIDE - 1) != 0 {
+    if b.checks < MISS_CHECKS {
+        b.checks += 1;
+    } else if b.drops & (MISS_STRIDE - 1) != 0 {
         return None;
     }
     // SAFETY: as above.
@@ -48,7 +53,7 @@ fn take(rate: u32) -> Option<u64> {
     }
     b.window_ns = now;
     b.left = rate - 1;
-    b.missed = 0;
+    b.checks = 0;
     Some(now)
 }
 
@@ -59,7 +64,7 @@ pub(crate) fn sample(ctx: &XdpContext, ifindex: u32, cfg: &Config, d: &Decision,
     if cfg.sample_rate == 0 {
         return;
     }
-    let Some(now) = take(cfg.sample_rate as u32) else {
+    let Some(now) = take(cfg.sample_rate) else {
         return;
     };
     let Some(mut entry) = SAMPLES.reserve::<Sample>(0) else {
