@@ -390,6 +390,9 @@ pub fn compile(
     .into_iter()
     .enumerate()
     {
+        // Host addresses of both directions, placed once every prefix of
+        // the family is: they only take the cells the prefixes left.
+        let mut hosts = Vec::new();
         for (dir, bit) in [(DIR_SRC, src_bit), (DIR_DST, dst_bit)] {
             let what = ["IPv4", "IPv6"][fam];
             let what = format!("{what} {} addresses", ["source", "destination"][dir as usize]);
@@ -399,26 +402,34 @@ pub fn compile(
                 cfg.tries |= bit;
             }
             prefixes[fam] += entries.len();
-            let mut hosts = Vec::new();
             // `resolve` sorts by length: shorter prefixes are written
             // first, longer ones over their share.
             for (plen, addr, e) in entries {
                 let value = values.intern(e);
                 if plen == width {
-                    hosts.push(addr);
-                    match fam {
-                        0 => {
-                            host4.push((Host4Key::new(g, dir, (addr as u32).to_be_bytes()), value))
-                        }
-                        _ => host6.push((Host6Key::new(g, dir, addr.to_be_bytes()), value)),
-                    }
+                    hosts.push((dir, addr, value));
                 } else {
                     tables[fam].prefix(dir, addr, plen as u32, value)?;
                 }
             }
-            for addr in hosts {
-                tables[fam].host(dir, addr);
+        }
+        // A host is a leaf of the last level while the chunks on its path
+        // fit (a lookup then needs no hash, and addresses near it that
+        // are not in the list do not land on a `CELL_HOSTS` leaf); the
+        // rest go to the host hash, under a marked leaf.
+        let mut marks = Vec::new();
+        for (dir, addr, value) in hosts {
+            if tables[fam].host_leaf(dir, addr, value) {
+                continue;
             }
+            marks.push((dir, addr));
+            match fam {
+                0 => host4.push((Host4Key::new(g, dir, (addr as u32).to_be_bytes()), value)),
+                _ => host6.push((Host6Key::new(g, dir, addr.to_be_bytes()), value)),
+            }
+        }
+        for (dir, addr) in marks {
+            tables[fam].host(dir, addr);
         }
     }
     if values.len() > ADDR_VALUES as usize {

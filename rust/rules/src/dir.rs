@@ -7,10 +7,12 @@
 //! IPv6 8 bits each). Every cell is a leaf (an `xdpg_addrv` value index)
 //! or a pointer to the next level's chunk (leaf pushing: a chunk starts
 //! as copies of the leaf it replaces, and longer prefixes, written later,
-//! overwrite their share). Host addresses (/32, /128) go to a hash
-//! instead, and the leaf above them says so (`CELL_HOSTS`). A lookup
-//! therefore reads at most one cell per level and at most one hash entry,
-//! however many prefixes there are and however deep they lie.
+//! overwrite their share). Host addresses (/32, /128) are leaves of the
+//! last level as long as the chunks on their paths fit, after every
+//! shorter prefix of the family; the rest go to a hash, and the leaf above
+//! them says so (`CELL_HOSTS`). A lookup therefore reads at most one cell
+//! per level and at most one hash entry, however many prefixes there are
+//! and however deep they lie.
 
 use rustc_hash::FxHashMap;
 use xdpguard_abi::*;
@@ -152,6 +154,33 @@ impl Table {
             *c = cell(CELL_LEAF, value);
         }
         Ok(())
+    }
+
+    /// Makes host `addr` a leaf of value `value` at the last level if the
+    /// chunks its path still needs fit in the region; `false`, with
+    /// nothing changed, if they do not.
+    pub(crate) fn host_leaf(&mut self, dir: u8, addr: u128, value: u32) -> bool {
+        let levels = self.strides.len();
+        let mut at = (l1_offset(dir) + self.bits(addr, 0, DIR_L1_BITS)) as usize;
+        let mut need = 0u32;
+        for l in 0..levels {
+            let (kind, payload) = cell_parts(self.cells[at]);
+            if kind != CELL_CHILD {
+                need = self.strides[l..].iter().map(|&s| 1u32 << s).sum();
+                break;
+            }
+            at = (payload + self.bits(addr, covered(self.strides, l), self.strides[l])) as usize;
+        }
+        if self.cells.len() as u64 + need as u64 > self.capacity as u64 {
+            return false;
+        }
+        match self.path(dir, addr, levels) {
+            Ok(at) => {
+                self.cells[at] = cell(CELL_LEAF, value);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Marks the leaf over host `addr` as having hosts under it.

@@ -285,3 +285,99 @@ proptest! {
         prop_assert_eq!(again, rs);
     }
 }
+
+/// A UDP frame from `src` to `dst` (both of one family), port 53.
+fn udp(src: std::net::IpAddr, dst: std::net::IpAddr) -> Vec<u8> {
+    use std::net::IpAddr;
+    let mut p = vec![2, 0, 0, 0, 0, 9, 2, 0, 0, 0, 0, 2];
+    let l4 = [0x9c, 0x40, 0, 53, 0, 8, 0, 0];
+    match (src, dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            p.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            p.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 8, 17, 64]);
+            p.extend_from_slice(&s.octets());
+            p.extend_from_slice(&d.octets());
+        }
+        _ => unreachable!(),
+    }
+    p.extend_from_slice(&l4);
+    p
+}
+
+/// Host addresses are table leaves while their chunks fit and hash
+/// entries past that: with more scattered hosts than the tables hold as
+/// leaves (9 000 IPv4 /32s in distinct /16s need 288 cells each, 2^21
+/// fit 7 281; 600 IPv6 /128s need up to 3 584 each, 2^20 fit about 290),
+/// both kinds exist, and every host, its neighbours and addresses near
+/// the hash's marked leaves decide as the model says.
+#[test]
+fn hosts_past_the_leaf_budget_go_to_the_hash_and_decide_like_the_model() {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut deny: Vec<IpNet> = Vec::new();
+    for _ in 0..9000 {
+        deny.push(IpNet::from(IpAddr::V4(Ipv4Addr::from(next() as u32))));
+    }
+    for _ in 0..600 {
+        let a = 0x2001_0db8u128 << 96 | (next() as u128) << 32 | next() as u32 as u128;
+        deny.push(IpNet::from(IpAddr::V6(Ipv6Addr::from(a))));
+    }
+    deny.sort();
+    deny.dedup();
+    let rs = RuleSet {
+        rules: vec![Rule {
+            action: Some(Action::Deny),
+            src: deny.clone(),
+            ..Default::default()
+        }],
+        samples: 10,
+        ..Default::default()
+    };
+    let none = |_: &str| None;
+    let img = compile(&rs, 1, &none).expect("the scattered hosts compile");
+    let (h4, h6) = (
+        deny.iter().filter(|n| matches!(n, IpNet::V4(_))).count(),
+        deny.iter().filter(|n| matches!(n, IpNet::V6(_))).count(),
+    );
+    assert!(
+        !img.host4.is_empty() && img.host4.len() < h4,
+        "{} of {h4} IPv4 hosts in the hash",
+        img.host4.len()
+    );
+    assert!(
+        !img.host6.is_empty() && img.host6.len() < h6,
+        "{} of {h6} IPv6 hosts in the hash",
+        img.host6.len()
+    );
+    let dst4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let dst6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 1));
+    let ifaces = BTreeMap::new();
+    let mut drops = 0;
+    for n in &deny {
+        let (a, dst) = (n.addr(), if n.addr().is_ipv4() { dst4 } else { dst6 });
+        let near = match a {
+            IpAddr::V4(v) => [u32::from(v) ^ 1, u32::from(v) ^ 0x100, u32::from(v) ^ 0x1_0000]
+                .map(|b| IpAddr::V4(Ipv4Addr::from(b))),
+            IpAddr::V6(v) => [u128::from(v) ^ 1, u128::from(v) ^ 1 << 64, u128::from(v) ^ 1 << 96]
+                .map(|b| IpAddr::V6(Ipv6Addr::from(b))),
+        };
+        for src in std::iter::once(a).chain(near) {
+            let f = udp(src, dst);
+            let want = model::evaluate(&rs, &ifaces, 1, &f);
+            assert_eq!(simulate(&img, &f, 1), (want.drop, want.reason), "from {src}");
+            drops += want.drop as usize;
+        }
+    }
+    // Every host itself is denied (the neighbours may be hosts too).
+    assert!(drops >= deny.len());
+}

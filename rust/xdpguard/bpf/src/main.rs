@@ -25,6 +25,10 @@
 // predates BPF_ATOMIC), so `AtomicU64::compare_exchange` is missing, but
 // LLVM lowers `cmpxchg` to BPF_CMPXCHG (BPF CPU v3, Linux 5.12).
 #![feature(core_intrinsics)]
+// `asm!` on BPF: the packet loads in `parse` (one BPF load of the field's
+// width at any alignment, which `read_unaligned` cannot give: BPF LLVM
+// splits it into byte loads).
+#![feature(asm_experimental_arch)]
 #![allow(internal_features)]
 
 mod eval;

@@ -93,19 +93,73 @@ impl Facts {
 ///
 /// # Safety
 ///
-/// Implementors are plain integers: valid for every bit pattern.
-pub(crate) unsafe trait Word: Copy {}
-// SAFETY: integers are valid for any bit pattern.
-unsafe impl Word for u8 {}
-// SAFETY: as above.
-unsafe impl Word for u16 {}
-// SAFETY: as above.
-unsafe impl Word for u32 {}
+/// Implementors are plain integers of 1, 2 or 4 bytes: valid for every
+/// bit pattern; `at` loads exactly `size_of::<Self>()` bytes.
+pub(crate) unsafe trait Word: Copy {
+    /// The integer at `addr`, in memory byte order, by one BPF load of
+    /// its width.
+    ///
+    /// # Safety
+    ///
+    /// `addr..addr + size_of::<Self>()` lies inside the packet, which
+    /// stays valid for the whole program run.
+    unsafe fn at(addr: usize) -> Self;
+}
+
+/// One BPF load of `$width` from `$addr`. `read_unaligned` would be the
+/// portable spelling, but BPF LLVM (without the global
+/// `allows-misaligned-mem-access`, which would also misalign stack
+/// accesses the verifier refuses) splits it into byte loads and shifts:
+/// four loads and six ALU instructions for a `u32`. The kernel's verifier
+/// accepts misaligned packet loads where the architecture has efficient
+/// unaligned access (x86-64, arm64, ...; not under
+/// `BPF_F_STRICT_ALIGNMENT`, which the module does not set).
+macro_rules! packet_load {
+    ($addr:expr, $width:literal) => {{
+        let v: u64;
+        // SAFETY (of the caller, see `Word::at`): the bytes are inside
+        // the packet. The instruction only reads them (`readonly`,
+        // `pure`: LLVM may merge or drop repeated loads), touches no
+        // stack and no flags.
+        core::arch::asm!(
+            concat!("{v} = *(", $width, " *)({a} + 0)"),
+            v = lateout(reg) v,
+            a = in(reg) $addr,
+            options(pure, readonly, nostack, preserves_flags),
+        );
+        v
+    }};
+}
+
+// SAFETY: one byte, valid for any bit pattern; `at` loads one byte.
+unsafe impl Word for u8 {
+    #[inline(always)]
+    unsafe fn at(addr: usize) -> u8 {
+        // SAFETY: the caller keeps the byte inside the packet.
+        unsafe { packet_load!(addr, "u8") as u8 }
+    }
+}
+// SAFETY: as above, two bytes.
+unsafe impl Word for u16 {
+    #[inline(always)]
+    unsafe fn at(addr: usize) -> u16 {
+        // SAFETY: the caller keeps the two bytes inside the packet.
+        unsafe { packet_load!(addr, "u16") as u16 }
+    }
+}
+// SAFETY: as above, four bytes.
+unsafe impl Word for u32 {
+    #[inline(always)]
+    unsafe fn at(addr: usize) -> u32 {
+        // SAFETY: the caller keeps the four bytes inside the packet.
+        unsafe { packet_load!(addr, "u32") as u32 }
+    }
+}
 
 /// The `T` at `off` bytes into the packet, in memory byte order (network
 /// order fields need `from_be`), or `None` when the packet is too short.
 /// The only way this program reads packet memory: one load of the word's
-/// size (BPF loads need no alignment from packet memory here).
+/// size, at any alignment.
 #[inline(always)]
 pub(crate) fn load<T: Word>(ctx: &XdpContext, off: usize) -> Option<T> {
     if off > MAX_OFFSET {
@@ -116,9 +170,8 @@ pub(crate) fn load<T: Word>(ctx: &XdpContext, off: usize) -> Option<T> {
         return None;
     }
     // SAFETY: the check above keeps the `T` at `start + off` inside the
-    // packet, which stays valid for the whole run; `read_unaligned` needs
-    // no alignment and every bit pattern is a valid `T: Word`.
-    Some(unsafe { core::ptr::read_unaligned((start + off) as *const T) })
+    // packet, which stays valid for the whole run.
+    Some(unsafe { T::at(start + off) })
 }
 
 /// The MAC address at `off` (0: destination, 6: source): one 16-bit and
@@ -133,11 +186,11 @@ pub(crate) fn load_mac(ctx: &XdpContext, off: usize) -> Option<[u8; 6]> {
         return None;
     }
     // SAFETY: the check above keeps the 6 bytes at `start + off` inside
-    // the packet, valid for the whole run; unaligned integer reads.
+    // the packet, valid for the whole run.
     let (a, b) = unsafe {
         (
-            core::ptr::read_unaligned((start + off) as *const u16).to_le_bytes(),
-            core::ptr::read_unaligned((start + off + 2) as *const u32).to_le_bytes(),
+            u16::at(start + off).to_le_bytes(),
+            u32::at(start + off + 2).to_le_bytes(),
         )
     };
     Some([a[0], a[1], b[0], b[1], b[2], b[3]])
