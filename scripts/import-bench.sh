@@ -80,4 +80,20 @@ for kind in scattered clustered; do
 	timed delete deny --src 192.0.2.1
 	run --deny --name bench --replace "$DIR/$kind-100k.txt" >/dev/null || true
 done
+# The same million as a rule file: `apply` parses TOML instead of a list.
+python3 - "$DIR/clustered-1m.txt" "$DIR/clustered-1m.toml" <<'PY'
+import sys
+with open(sys.argv[1]) as f, open(sys.argv[2], "w") as out:
+    out.write('[[rule]]\naction = "deny"\nsrc = [\n')
+    for line in f:
+        if not line.startswith("#"):
+            out.write(f'  "{line.strip()}",\n')
+    out.write("]\n")
+PY
+for n in 1 2; do
+	start=$(date +%s.%N)
+	/usr/bin/time -f "%M" "$X" apply "$DIR/clustered-1m.toml" >/dev/null 2>"$DIR/time"
+	echo "apply of the clustered 1 000 000 as TOML ($n): $(echo "$(date +%s.%N) - $start" | bc) s; peak RSS $(($(tail -1 "$DIR/time") / 1024)) MiB"
+	"$X" apply /dev/null >/dev/null 2>&1 || "$X" set default allow >/dev/null
+done
 echo "import-bench: $(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"

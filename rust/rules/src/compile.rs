@@ -13,7 +13,6 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 
 use ipnet::IpNet;
 use xdpguard_abi::*;
@@ -84,14 +83,6 @@ impl Image {
 /// An address-only rule's match: rank, rule id, action, limiter.
 type Plain = (u32, u32, u8, u16);
 
-/// What one trie node says by itself, before inheritance.
-#[derive(Clone, Default)]
-struct Node {
-    /// Compound rules (rank order) whose constraint is this prefix.
-    named: Vec<u32>,
-    plain: Option<Plain>,
-}
-
 fn better(a: Option<Plain>, b: Option<Plain>) -> Option<Plain> {
     match (a, b) {
         (Some(x), Some(y)) => Some(if y.0 < x.0 { y } else { x }),
@@ -121,39 +112,112 @@ fn mask(addr: u128, plen: u8, width: u8) -> u128 {
     (shifted & keep) >> (128 - width as u32)
 }
 
-/// One address trie (family, direction) under construction.
+/// The prefixes of one family and direction under construction: what
+/// each names by itself, before inheritance. Plain vectors, sorted once
+/// in `resolve`: a million prefixes take 32 bytes each, where a hash map
+/// of nodes took about 170 (and its page faults were most of the time of
+/// a million-entry compile under TCG).
 #[derive(Default)]
 struct Trie {
-    nodes: FxHashMap<(u8, u128), Node>,
+    /// Address-only rules' matches: (address, length, match); one prefix
+    /// may come several times.
+    plain: Vec<(u128, u8, Plain)>,
+    /// Compound rules' address constraints: (address, length, rule in
+    /// rank order).
+    named: Vec<(u128, u8, u32)>,
+}
+
+/// A prefix on the stack of `Trie::resolve`: its address and length and
+/// what it gives the prefixes inside it.
+struct Open {
+    addr: u128,
+    plen: u8,
+    plain: Option<Plain>,
+    /// Compound rules of it and its covering prefixes (sorted, unique).
+    named: Vec<u32>,
+    class: u16,
 }
 
 impl Trie {
-    fn node(&mut self, plen: u8, addr: u128) -> &mut Node {
-        self.nodes.entry((plen, addr)).or_default()
+    fn plain(&mut self, plen: u8, addr: u128, p: Plain) {
+        self.plain.push((addr, plen, p));
+    }
+
+    fn named(&mut self, plen: u8, addr: u128, rule: u32) {
+        self.named.push((addr, plen, rule));
     }
 
     /// Folds every covering prefix's compound rules and best address-only
-    /// rule into each node; the compound rules become the entry's class
-    /// in `field`.
-    fn resolve(&self, width: u8, field: &mut Field, what: &str) -> Result<Vec<(u8, u128, AddrEntry)>, String> {
-        let mut lens: Vec<u8> = self.nodes.keys().map(|(l, _)| *l).collect();
-        lens.sort_unstable();
-        lens.dedup();
-        let mut out = Vec::with_capacity(self.nodes.len());
-        let mut named = Vec::new();
-        for (&(plen, addr), own) in &self.nodes {
-            named.clear();
-            named.extend_from_slice(&own.named);
-            let mut plain = own.plain;
-            for &l in lens.iter().take_while(|&&l| l < plen) {
-                if let Some(cover) = self.nodes.get(&(l, mask(addr, l, width))) {
-                    named.extend_from_slice(&cover.named);
-                    plain = better(plain, cover.plain);
+    /// rule into each prefix; the compound rules become the entry's class
+    /// in `field`. One sweep in address order with a stack of the
+    /// prefixes that cover the current one (at most `width` + 1: in that
+    /// order a prefix comes before every prefix inside it, and every
+    /// prefix between them is inside it too). The result is sorted by
+    /// (length, address).
+    fn resolve(
+        &mut self,
+        width: u8,
+        field: &mut Field,
+        what: &str,
+    ) -> Result<Vec<(u8, u128, AddrEntry)>, String> {
+        self.plain.sort_unstable_by_key(|&(a, l, _)| (a, l));
+        self.named.sort_unstable();
+        let mut out = Vec::with_capacity(self.plain.len() + self.named.len());
+        let mut stack: Vec<Open> = Vec::new();
+        let (mut i, mut j) = (0, 0);
+        let mut own = Vec::new();
+        // The class of a value no compound rule names.
+        let top = field.class(&[], what)?;
+        loop {
+            // The next prefix in (address, length) order, with all it names.
+            let next = match (self.plain.get(i), self.named.get(j)) {
+                (None, None) => break,
+                (Some(p), None) => (p.0, p.1),
+                (None, Some(n)) => (n.0, n.1),
+                (Some(p), Some(n)) => (p.0, p.1).min((n.0, n.1)),
+            };
+            let mut plain = None;
+            while let Some(&(a, l, p)) = self.plain.get(i) {
+                if (a, l) != next {
+                    break;
                 }
+                plain = better(plain, Some(p));
+                i += 1;
             }
-            named.sort_unstable();
-            named.dedup();
-            let class = field.class(&named, what)?;
+            own.clear();
+            while let Some(&(a, l, r)) = self.named.get(j) {
+                if (a, l) != next {
+                    break;
+                }
+                own.push(r);
+                j += 1;
+            }
+            let (addr, plen) = next;
+            while stack
+                .last()
+                .is_some_and(|o| o.plen >= plen || mask(addr, o.plen, width) != o.addr)
+            {
+                stack.pop();
+            }
+            let (plain, named, class) = match stack.last() {
+                Some(o) if own.is_empty() => (better(plain, o.plain), Vec::new(), o.class),
+                Some(o) => {
+                    let mut named = o.named.clone();
+                    named.extend_from_slice(&own);
+                    named.sort_unstable();
+                    named.dedup();
+                    let class = field.class(&named, what)?;
+                    (better(plain, o.plain), named, class)
+                }
+                // Most prefixes of a big list: no compound rule names them
+                // or a cover.
+                None if own.is_empty() => (plain, Vec::new(), top),
+                None => {
+                    own.dedup();
+                    let class = field.class(&own, what)?;
+                    (plain, own.clone(), class)
+                }
+            };
             let (rank, rule_id, action, limit) =
                 plain.unwrap_or((RANK_NONE, u32::MAX, ACTION_NONE, LIMIT_NONE));
             let best = RuleEntry {
@@ -172,8 +236,24 @@ impl Trie {
                     best,
                 },
             ));
+            // A prefix inherits the named rules of its cover: keep them
+            // on the stack only where it adds some (a host covers nothing).
+            if plen < width {
+                let named = if own.is_empty() {
+                    stack.last().map_or_else(Vec::new, |o| o.named.clone())
+                } else {
+                    named
+                };
+                stack.push(Open {
+                    addr,
+                    plen,
+                    plain,
+                    named,
+                    class,
+                });
+            }
         }
-        out.sort_by_key(|(l, a, _)| (*l, *a));
+        out.sort_unstable_by_key(|&(l, a, _)| (l, a));
         Ok(out)
     }
 }
@@ -246,10 +326,10 @@ pub fn compile(
         for net in nets {
             let (v4, plen, addr) = key_of(net);
             let rank = r.rank(plen as u32, order as u32);
-            let node = tries[!v4 as usize][dir].node(plen, addr);
-            node.plain = better(
-                node.plain,
-                Some((rank, id(order), r.action().code(), limit_no(r.action()))),
+            tries[!v4 as usize][dir].plain(
+                plen,
+                addr,
+                (rank, id(order), r.action().code(), limit_no(r.action())),
             );
         }
     }
@@ -323,7 +403,7 @@ pub fn compile(
         for (dir, nets) in [(0usize, &r.src), (1, &r.dst)] {
             if let Some(net) = nets.first() {
                 let (v4, plen, addr) = key_of(net);
-                tries[!v4 as usize][dir].node(plen, addr).named.push(i);
+                tries[!v4 as usize][dir].named(plen, addr, i);
             }
         }
         for (dir, mac) in [(0, r.src_mac), (1, r.dst_mac)] {

@@ -15,7 +15,7 @@ use xdpguard_rules::{Image, RuleSet};
 use super::capacity::{check_capacity, counts};
 use super::drift::drift;
 use super::held::{blank, digest, fresh_config, fresh_image, read_held, Foreign};
-use super::state::{new_tag, read_sums, save_record, save_sums};
+use super::state::{new_tag, read_sums, rules_json, save_record, save_sums, RulesJson};
 use super::verify::expected_image;
 use super::watch::{alive, disarm, watch};
 use super::Failure;
@@ -69,6 +69,23 @@ pub fn commit(
     rs: &RuleSet,
     progress: &mut dyn Progress,
 ) -> Result<Committed, Failure> {
+    thread::scope(|s| {
+        // The record's text, made on a second thread while this one
+        // compiles and writes (a million CIDRs take seconds to format).
+        let json = s.spawn(|| rules_json(rs));
+        commit_in(guard, rs, progress, || {
+            json.join()
+                .unwrap_or_else(|_| Err(Failure::failed("formatting the record failed")))
+        })
+    })
+}
+
+fn commit_in(
+    guard: &Guard,
+    rs: &RuleSet,
+    progress: &mut dyn Progress,
+    json: impl FnOnce() -> Result<RulesJson, Failure>,
+) -> Result<Committed, Failure> {
     watch(guard);
     let target = 1 - guard.active()?;
     let prev = 1 - target;
@@ -100,7 +117,7 @@ pub fn commit(
     drop(have);
     let write = t1.elapsed();
     alive(guard)?;
-    save_record(guard, &img, rs, &resolved.borrow())?;
+    save_record(guard, &img, &json()?, &resolved.borrow())?;
     // The last look before the switch: a module that went meanwhile got
     // the whole rule set written into maps nobody uses.
     crate::sys::still_opened(guard)?;

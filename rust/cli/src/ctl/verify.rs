@@ -239,7 +239,7 @@ pub fn entries_differ(n: usize, tail: &str) -> String {
 mod tests {
     use super::super::capacity::{check_capacity, counts};
     use super::super::commit::{delete_foreign, restore_idle, write_generation};
-    use super::super::state::save_record;
+    use super::super::state::{rules_json, save_record};
     use super::super::Quiet;
     use super::*;
     use crate::ctl::test_sets::*;
@@ -293,7 +293,7 @@ mod tests {
             img.config.tag = 0x100 + g;
             write_generation(&guard, &img, &held.gens[g as usize], &mut Quiet, false)
                 .expect("write");
-            save_record(&guard, &img, &set, &[]).expect("record");
+            save_record(&guard, &img, &rules_json(&set).expect("json"), &[]).expect("record");
         }
         eprintln!(
             "{n} prefixes: both generations written in {:?}",
@@ -374,7 +374,7 @@ mod tests {
         assert_eq!(delete_foreign(&guard, &held.foreign).expect("foreign"), 1);
         let written =
             write_generation(&guard, &img, &held.gens[0], &mut Quiet, false).expect("write");
-        save_record(&guard, &img, &set, &[]).expect("record");
+        save_record(&guard, &img, &rules_json(&set).expect("json"), &[]).expect("record");
         let restored = restore_idle(&guard, &held.gens[1]).expect("restore");
         eprintln!(
             "repaired: {written} entries written into generation 0, {restored} put back in \
@@ -401,7 +401,7 @@ mod tests {
             delete_foreign(&guard, &held.foreign).expect("foreign");
             write_generation(&guard, &img, &held.gens[1], &mut Quiet, false).expect("write");
             let w = t.elapsed();
-            save_record(&guard, &img, &set, &[]).expect("record");
+            save_record(&guard, &img, &rules_json(&set).expect("json"), &[]).expect("record");
             assert_eq!(restore_idle(&guard, &held.gens[0]).expect("restore"), 0);
             eprintln!(
                 "re-apply of {n} next to {n}: read+write {w:?}, with record and the idle \
