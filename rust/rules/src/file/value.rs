@@ -120,16 +120,16 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6], String> {
 
 /// Parses a CIDR or a bare address (a host prefix); host bits must be zero.
 pub fn parse_cidr(s: &str) -> Result<IpNet, String> {
-    let net: IpNet = match s.parse::<IpNet>() {
-        Ok(n) => n,
-        Err(_) => match s.parse::<std::net::IpAddr>() {
-            Ok(a) => IpNet::from(a),
-            Err(_) => {
-                return Err(format!(
-                    "\"{s}\" is not an address or CIDR (write 192.0.2.0/24 or 2001:db8::/32)"
-                ))
-            }
-        },
+    // A bare address is parsed once, not first tried as a CIDR.
+    let net = if s.contains('/') {
+        s.parse::<IpNet>().ok()
+    } else {
+        s.parse::<std::net::IpAddr>().ok().map(IpNet::from)
+    };
+    let Some(net) = net else {
+        return Err(format!(
+            "\"{s}\" is not an address or CIDR (write 192.0.2.0/24 or 2001:db8::/32)"
+        ));
     };
     if net.trunc() != net {
         return Err(format!(
