@@ -4,11 +4,32 @@
 
 use super::*;
 
+/// One entry of `src` or `dst`, parsed as serde reads it (no copy of the
+/// text is kept: a million-entry list is a million `IpNet`s); a bad entry
+/// keeps parse_cidr's message until the rule's key is known.
+pub(super) struct Cidr(pub(super) Result<IpNet, String>);
+
+impl<'de> Deserialize<'de> for Cidr {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = Cidr;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("an address or CIDR")
+            }
+            fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Cidr, E> {
+                Ok(Cidr(parse_cidr(s)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
 /// An address or a list of them. A list keeps each entry's span, so that
 /// an error names the line of the entry (lists may span many lines).
 pub(super) enum OneOrMany {
-    One(String),
-    Many(Vec<Spanned<String>>),
+    One(Cidr),
+    Many(Vec<Spanned<Cidr>>),
 }
 
 impl<'de> Deserialize<'de> for OneOrMany {
@@ -20,14 +41,14 @@ impl<'de> Deserialize<'de> for OneOrMany {
                 f.write_str("an address or CIDR, or a list of them")
             }
             fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<OneOrMany, E> {
-                Ok(OneOrMany::One(s.to_string()))
+                Ok(OneOrMany::One(Cidr(parse_cidr(s))))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
                 mut seq: A,
             ) -> Result<OneOrMany, A::Error> {
-                let mut v = Vec::new();
-                while let Some(s) = seq.next_element::<Spanned<String>>()? {
+                let mut v = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(s) = seq.next_element::<Spanned<Cidr>>()? {
                     v.push(s);
                 }
                 Ok(OneOrMany::Many(v))

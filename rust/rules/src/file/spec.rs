@@ -40,9 +40,9 @@ impl RuleSpec {
     pub fn to_rule(&self, limits: &[Limit]) -> Result<Rule, String> {
         let list = |v: &[String]| match v.len() {
             0 => None,
-            1 => Some(OneOrMany::One(v[0].clone())),
+            1 => Some(OneOrMany::One(Cidr(parse_cidr(&v[0])))),
             _ => Some(OneOrMany::Many(
-                v.iter().map(|s| Spanned::new(0..0, s.clone())).collect(),
+                v.iter().map(|s| Spanned::new(0..0, Cidr(parse_cidr(s)))).collect(),
             )),
         };
         // Words have no place in a file: no spans.

@@ -145,9 +145,9 @@ pub(super) fn cidrs(
     what: &str,
     key: fn(Option<usize>) -> Key,
 ) -> Result<Vec<IpNet>, KeyError> {
-    let list: Vec<&String> = match v.as_ref().map(Spanned::get_ref) {
+    let list: Vec<&Cidr> = match v.as_ref().map(Spanned::get_ref) {
         None => return Ok(Vec::new()),
-        Some(OneOrMany::One(s)) => vec![s],
+        Some(OneOrMany::One(c)) => vec![c],
         Some(OneOrMany::Many(v)) => v.iter().map(Spanned::get_ref).collect(),
     };
     if list.is_empty() {
@@ -160,8 +160,9 @@ pub(super) fn cidrs(
         list.len() > 1 || matches!(v.as_ref().map(Spanned::get_ref), Some(OneOrMany::Many(_)));
     list.into_iter()
         .enumerate()
-        .map(|(i, s)| {
-            parse_cidr(s).map_err(|e| (Some(key(many.then_some(i))), format!("{what}: {e}")))
+        .map(|(i, c)| {
+            c.0.clone()
+                .map_err(|e| (Some(key(many.then_some(i))), format!("{what}: {e}")))
         })
         .collect()
 }
