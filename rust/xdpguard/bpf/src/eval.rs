@@ -11,11 +11,12 @@ use aya_ebpf::{maps::Array, programs::XdpContext};
 use xdpguard_abi::*;
 
 use crate::parse::{
-    bytes16, load, load_addr6, load_mac, Facts, F_ESSENTIAL, F_FIRST_FRAGMENT, F_FRAGMENT, F_L4,
-    F_L4_BAD, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP, IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
+    bytes16, load, load_addr6, load_mac, Facts, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_TCP,
+    IPPROTO_UDP, IPV4_SADDR, IPV6_SADDR,
 };
 use crate::{
-    Decision, ADDRV, CLASSES, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, SCRATCH, V4T, V6T,
+    Decision, ADDRV, CLASSES, HOST4, HOST6, IFACES, MACS, NO_RULE, PORTS, PROTO, SCRATCH, V4T,
+    V6T,
 };
 
 #[inline(always)]
@@ -305,7 +306,7 @@ pub(crate) fn classify(
     f: &Facts,
 ) -> Decision {
     // The drop and pass fragment policies come before any rule.
-    if f.has(F_FRAGMENT) && cfg.frag_policy != FRAG_L3_ONLY {
+    if f.fragment && cfg.frag_policy != FRAG_L3_ONLY {
         return match cfg.frag_policy {
             FRAG_DROP => Decision::of(ACTION_DENY, REASON_FRAGMENT),
             FRAG_PASS => Decision::of(ACTION_ALLOW, REASON_FRAGMENT),
@@ -387,7 +388,7 @@ pub(crate) fn classify(
                 .unwrap_or(0);
         }
         w.dead |= empty_class(w.classes.proto, empty, FIELD_PROTO);
-        if w.dead == 0 && f.has(F_L4) {
+        if w.dead == 0 && f.l4 {
             let (sp, dp, ic) = (
                 lookups & FIELD_SPORT != 0,
                 lookups & FIELD_DPORT != 0,
@@ -410,7 +411,9 @@ pub(crate) fn classify(
                         w.classes.dport = port_class(generation, PORTS_UDP_DST, f.dport);
                     }
                 }
-                IPPROTO_ICMP if ic => w.classes.icmp = port_class(generation, PORTS_ICMP4, f.icmp),
+                IPPROTO_ICMP if ic => {
+                    w.classes.icmp = port_class(generation, PORTS_ICMP4, f.icmp)
+                }
                 IPPROTO_ICMPV6 if ic => {
                     w.classes.icmp = port_class(generation, PORTS_ICMP6, f.icmp)
                 }
@@ -445,12 +448,12 @@ pub(crate) fn classify(
         };
         // A header cut short or invalid only keeps a frame if a rule
         // drops it.
-        if f.has(F_L4_BAD) && reason != REASON_RULE_DENY {
+        if f.l4_bad && reason != REASON_RULE_DENY {
             return malformed_l4(cfg, f);
         }
         return Decision::rule(&best, reason);
     }
-    if f.has(F_L4_BAD) {
+    if f.l4_bad {
         return malformed_l4(cfg, f);
     }
     // The interface's own policy, if the rule set has any.
@@ -465,9 +468,7 @@ pub(crate) fn classify(
     match default as u8 {
         _ if default > u8::MAX as u32 => Decision::corrupt(),
         // The link-essential exemption overrides the default policy only.
-        ACTION_DENY | ACTION_ALLOW if f.has(F_ESSENTIAL) => {
-            Decision::of(ACTION_ALLOW, REASON_ESSENTIAL)
-        }
+        ACTION_DENY | ACTION_ALLOW if f.essential => Decision::of(ACTION_ALLOW, REASON_ESSENTIAL),
         ACTION_DENY => Decision::of(ACTION_DENY, REASON_DEFAULT_DENY),
         ACTION_ALLOW => Decision::of(ACTION_ALLOW, REASON_DEFAULT_ALLOW),
         _ => Decision::corrupt(),
@@ -490,7 +491,7 @@ pub(crate) fn malformed(cfg: &Config) -> Decision {
 /// rule needs may come in a later fragment, where no rule sees them.
 #[inline(always)]
 fn malformed_l4(cfg: &Config, f: &Facts) -> Decision {
-    if f.has(F_FIRST_FRAGMENT) {
+    if f.first_fragment {
         return Decision::of(ACTION_DENY, REASON_MALFORMED);
     }
     malformed(cfg)

@@ -46,7 +46,7 @@ use xdpguard_abi::*;
 
 use eval::{classify, malformed};
 use limit::{within_limit, Charge};
-use parse::{frame_len, parse, Facts, F_SYN};
+use parse::{frame_len, parse, Facts};
 use sample::sample;
 
 // Names and sizes must equal `xdpguard_abi::MAPS`; xdpguard-skel checks them.
@@ -242,7 +242,7 @@ fn finish(
         REASON_RULE_ALLOW | REASON_DEFAULT_ALLOW | REASON_ESSENTIAL
     ) {
         if f.family != 0 {
-            limiter = if f.has(F_SYN) && cfg.syn_limit != LIMIT_NONE {
+            limiter = if f.syn && cfg.syn_limit != LIMIT_NONE {
                 (cfg.syn_limit, REASON_SYN_FLOOD)
             } else {
                 (cfg.global_limit, REASON_RATE_LIMIT)

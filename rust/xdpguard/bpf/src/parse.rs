@@ -55,10 +55,20 @@ pub(crate) struct Facts {
     pub(crate) family: u8,
     /// Upper-layer protocol (after IPv6 extension headers).
     pub(crate) proto: u8,
-    /// What else the parser learnt, `F_*` bits: one byte rather than six
-    /// `bool`s, so that every path through the parser carries (and
-    /// spills) one value instead of six.
-    pub(crate) flags: u8,
+    /// The L4 fields rules read are present: the ports (first 4 bytes of
+    /// TCP or UDP) or the ICMP type and code (first 2 bytes).
+    pub(crate) l4: bool,
+    /// The L4 header is cut short (within the frame or the IP length) or
+    /// invalid (TCP data offset below 5); the fields above may be there.
+    pub(crate) l4_bad: bool,
+    /// A non-first fragment.
+    pub(crate) fragment: bool,
+    /// A first fragment of several (offset 0, more fragments follow).
+    pub(crate) first_fragment: bool,
+    /// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
+    pub(crate) essential: bool,
+    /// A TCP SYN without ACK.
+    pub(crate) syn: bool,
 }
 
 impl Facts {
@@ -70,43 +80,14 @@ impl Facts {
         icmp: 0,
         family: 0,
         proto: 0,
-        flags: 0,
+        l4: false,
+        l4_bad: false,
+        fragment: false,
+        first_fragment: false,
+        essential: false,
+        syn: false,
     };
-
-    /// Whether `bit` (an `F_*` flag) is set.
-    #[inline(always)]
-    pub(crate) fn has(&self, bit: u8) -> bool {
-        self.flags & bit != 0
-    }
-
-    /// Sets `bit` (an `F_*` flag) if `on`.
-    #[inline(always)]
-    fn set_if(&mut self, bit: u8, on: bool) {
-        self.flags |= bit & 0u8.wrapping_sub(on as u8);
-    }
-
-    /// Sets `bit` (an `F_*` flag) to `on`, clearing it if it was set (a
-    /// later IPv6 fragment header overrides an earlier one).
-    #[inline(always)]
-    fn assign(&mut self, bit: u8, on: bool) {
-        self.flags = (self.flags & !bit) | (bit & 0u8.wrapping_sub(on as u8));
-    }
 }
-
-/// The L4 fields rules read are present: the ports (first 4 bytes of TCP
-/// or UDP) or the ICMP type and code (first 2 bytes).
-pub(crate) const F_L4: u8 = 1;
-/// The L4 header is cut short (within the frame or the IP length) or
-/// invalid (TCP data offset below 5); the fields above may be there.
-pub(crate) const F_L4_BAD: u8 = 2;
-/// A non-first fragment.
-pub(crate) const F_FRAGMENT: u8 = 4;
-/// A first fragment of several (offset 0, more fragments follow).
-pub(crate) const F_FIRST_FRAGMENT: u8 = 8;
-/// Link-essential traffic (ARP, ND/RA/MLD, DHCP replies).
-pub(crate) const F_ESSENTIAL: u8 = 16;
-/// A TCP SYN without ACK.
-pub(crate) const F_SYN: u8 = 32;
 
 /// An integer read straight out of the packet.
 ///
@@ -280,7 +261,7 @@ pub(crate) fn parse(ctx: &XdpContext, f: &mut Facts) -> Option<()> {
         ETH_P_8021Q | ETH_P_8021AD => return None,
         ETH_P_IP => parse_ipv4(ctx, off, f)?,
         ETH_P_IPV6 => parse_ipv6(ctx, off, f)?,
-        ETH_P_ARP => f.flags |= F_ESSENTIAL,
+        ETH_P_ARP => f.essential = true,
         _ => {}
     }
     Some(())
@@ -312,10 +293,10 @@ fn parse_ipv4(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
     f.proto = (w2 >> 8) as u8;
     let frag = hi16(w1);
     if frag & 0x1fff != 0 {
-        f.flags |= F_FRAGMENT;
+        f.fragment = true;
         return Some(());
     }
-    f.set_if(F_FIRST_FRAGMENT, frag & 0x2000 != 0);
+    f.first_fragment = frag & 0x2000 != 0;
     parse_l4(ctx, off + ihl, off + total, f);
     Some(())
 }
@@ -366,10 +347,10 @@ fn parse_ipv6(ctx: &XdpContext, off: usize, f: &mut Facts) -> Option<()> {
                 let frag = hi16(h);
                 if frag >> 3 != 0 {
                     f.proto = next;
-                    f.flags |= F_FRAGMENT;
+                    f.fragment = true;
                     return Some(());
                 }
-                f.assign(F_FIRST_FRAGMENT, frag & 1 != 0);
+                f.first_fragment = frag & 1 != 0;
             }
             _ => break,
         }
@@ -406,7 +387,7 @@ fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
         _ => return,
     };
     if avail < need {
-        f.flags |= F_L4_BAD;
+        f.l4_bad = true;
     }
     match f.proto {
         IPPROTO_TCP | IPPROTO_UDP => {
@@ -414,26 +395,23 @@ fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
                 return;
             }
             let Some(ports) = load::<u32>(ctx, off) else {
-                f.flags |= F_L4_BAD;
+                f.l4_bad = true;
                 return;
             };
             f.sport = lo16(ports);
             f.dport = hi16(ports);
-            f.flags |= F_L4;
+            f.l4 = true;
             if f.proto == IPPROTO_UDP {
-                f.set_if(
-                    F_ESSENTIAL,
-                    (f.family == FAMILY_V4 && f.dport == 68)
-                        || (f.family == FAMILY_V6 && f.dport == 546),
-                );
+                f.essential = (f.family == FAMILY_V4 && f.dport == 68)
+                    || (f.family == FAMILY_V6 && f.dport == 546);
             } else if avail >= 20 {
                 // Data offset (high nibble), then the flags.
                 if let Some(t) = load::<u16>(ctx, off + 12) {
                     let doff = ((t as u8) >> 4) as usize * 4;
                     if doff < 20 || doff > avail {
-                        f.flags |= F_L4_BAD;
+                        f.l4_bad = true;
                     }
-                    f.set_if(F_SYN, (t >> 8) as u8 & 0x12 == 0x02);
+                    f.syn = (t >> 8) as u8 & 0x12 == 0x02;
                 }
             }
         }
@@ -443,18 +421,15 @@ fn parse_l4(ctx: &XdpContext, off: usize, end: usize, f: &mut Facts) {
             }
             // Type, then code: `icmp_value` is the pair in network order.
             let Some(tc) = load::<u16>(ctx, off) else {
-                f.flags |= F_L4_BAD;
+                f.l4_bad = true;
                 return;
             };
             let icmp_type = tc as u8;
             f.icmp = icmp_value(icmp_type, (tc >> 8) as u8);
-            f.flags |= F_L4;
-            f.set_if(
-                F_ESSENTIAL,
-                f.family == FAMILY_V6
-                    && f.proto == IPPROTO_ICMPV6
-                    && ((130..=137).contains(&icmp_type) || icmp_type == 143),
-            );
+            f.l4 = true;
+            f.essential = f.family == FAMILY_V6
+                && f.proto == IPPROTO_ICMPV6
+                && ((130..=137).contains(&icmp_type) || icmp_type == 143);
         }
     }
 }
