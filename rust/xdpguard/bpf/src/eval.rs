@@ -85,9 +85,8 @@ fn addr_entry(
 ) -> Result<&'static AddrEntry, Corrupt> {
     let g = generation;
     let (kind, mut value) = if f.family == FAMILY_V4 {
-        let a = load::<u32>(ctx, f.l3 + IPV4_SADDR + 4 * dir as usize)
-            .ok_or(Corrupt)?
-            .to_le_bytes();
+        let w = load::<u32>(ctx, f.l3 + IPV4_SADDR + 4 * dir as usize).ok_or(Corrupt)?;
+        let a = w.to_le_bytes();
         let l1 = l1_offset(dir) + ((a[0] as u32) << 8 | a[1] as u32);
         let mut c = V4T.get(v4t_index(g, l1)).copied().ok_or(Corrupt)?;
         c = step(&V4T, v4t_index, g, c, a[2] as u32)?;
@@ -95,7 +94,11 @@ fn addr_entry(
         c = step(&V4T, v4t_index, g, c, (a[3] & 0x0f) as u32)?;
         let (kind, value) = cell_parts(c);
         if kind == CELL_HOSTS {
-            if let Some(v) = HOST4.get_ptr(&Host4Key::new(g, dir, a)) {
+            let k = HostWords {
+                head: host_head(g, dir),
+                addr: [w],
+            };
+            if let Some(v) = HOST4.get_ptr(k.host4()) {
                 // SAFETY: a hash lookup result points at a live value for
                 // the rest of this program run (RCU).
                 return entry(g, unsafe { *v });
@@ -104,7 +107,8 @@ fn addr_entry(
         (kind, value)
     } else {
         let off = f.l3 + IPV6_SADDR + 16 * dir as usize;
-        let a = bytes16(load_addr6(ctx, off).ok_or(Corrupt)?);
+        let words = load_addr6(ctx, off).ok_or(Corrupt)?;
+        let a = bytes16(words);
         let l1 = l1_offset(dir) + (addr6_byte(&a, 0) << 8 | addr6_byte(&a, 1));
         let mut c = V6T.get(v6t_index(g, l1)).copied().ok_or(Corrupt)?;
         for k in 2..16 {
@@ -115,7 +119,11 @@ fn addr_entry(
         }
         let (kind, value) = cell_parts(c);
         if kind == CELL_HOSTS {
-            if let Some(v) = HOST6.get_ptr(&Host6Key::new(g, dir, a)) {
+            let k = HostWords {
+                head: host_head(g, dir),
+                addr: words,
+            };
+            if let Some(v) = HOST6.get_ptr(k.host6()) {
                 // SAFETY: as above.
                 return entry(g, unsafe { *v });
             }
@@ -137,6 +145,54 @@ fn addr6_byte(a: &[u8; 16], k: usize) -> u32 {
     // bounds check would keep a panic call, which BPF cannot make, at low
     // opt-levels.)
     unsafe { *a.get_unchecked(k & 15) as u32 }
+}
+
+/// A host hash key made of words: the layout of [`Host4Key`] (`N` = 1)
+/// and [`Host6Key`] (`N` = 4), generation, direction and two zero bytes
+/// in the first word, then the address as loaded from the packet. Built
+/// with one store per word; the ABI's byte-array keys take one per byte.
+#[repr(C)]
+struct HostWords<const N: usize> {
+    head: u32,
+    addr: [u32; N],
+}
+
+// The twins have the keys' sizes and field offsets, and at least their
+// alignment.
+const _: () = {
+    assert!(core::mem::align_of::<HostWords<1>>() >= core::mem::align_of::<Host4Key>());
+    assert!(core::mem::align_of::<HostWords<4>>() >= core::mem::align_of::<Host6Key>());
+    assert!(core::mem::size_of::<HostWords<1>>() == core::mem::size_of::<Host4Key>());
+    assert!(core::mem::size_of::<HostWords<4>>() == core::mem::size_of::<Host6Key>());
+    assert!(core::mem::offset_of!(HostWords<1>, addr) == core::mem::offset_of!(Host4Key, addr));
+    assert!(core::mem::offset_of!(HostWords<4>, addr) == core::mem::offset_of!(Host6Key, addr));
+    assert!(core::mem::offset_of!(Host4Key, dir) == 1 && core::mem::offset_of!(Host6Key, dir) == 1);
+};
+
+/// The first word of a host key: generation, direction, two zero bytes
+/// (little-endian: BPF here is bpfel).
+#[inline(always)]
+fn host_head(generation: u32, dir: u8) -> u32 {
+    u32::from_le_bytes([generation as u8, dir, 0, 0])
+}
+
+impl HostWords<1> {
+    #[inline(always)]
+    fn host4(&self) -> &Host4Key {
+        // SAFETY: `Host4Key` has this type's size and field offsets,
+        // at most its alignment (asserted above) and no invalid bit
+        // patterns (integers and bytes only), so these 8 bytes are a
+        // `Host4Key` for as long as `self` lives.
+        unsafe { &*(self as *const Self as *const Host4Key) }
+    }
+}
+
+impl HostWords<4> {
+    #[inline(always)]
+    fn host6(&self) -> &Host6Key {
+        // SAFETY: as in `host4`, with `Host6Key`'s 20 bytes.
+        unsafe { &*(self as *const Self as *const Host6Key) }
+    }
 }
 
 /// Value `value` of `generation` in `xdpg_addrv`.
