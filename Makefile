@@ -62,7 +62,7 @@ MODULE := rust/xdpguard/xdpguard.ko
 	difftest bench bench-smoke icount-check icount-baseline import-bench rust-analyzer clean distclean \
 	install install-cli install-module uninstall dkms-src deb \
 	pkg-test install-test dkms-test intree-test \
-	kernel-debug module-debug test-debug stress limiter-test opt-levels
+	kernel-debug module-debug test-debug stress limiter-test opt-levels htmldocs
 
 comma := ,
 
@@ -77,7 +77,7 @@ setup:
 # (scripts/check-build-tools.sh; check-toolchain.sh for KDIR). The goals
 # that boot the VM, benchmark or package run the bootstrap first.
 SETUP_GOALS := setup demo test host-test selftests limiter-test difftest bench bench-smoke \
-	icount-check icount-baseline \
+	icount-check icount-baseline htmldocs \
 	import-bench stress test-debug kernel-debug module-debug opt-levels \
 	pkg-test install-test dkms-test intree-test deb dkms-src
 NEED_SETUP := $(if $(filter $(SETUP_GOALS),$(MAKECMDGOALS)),setup)
@@ -192,7 +192,16 @@ difftest: module cli
 # CI's entry point (.ci/run): host tests, every kselftest (stress tests at
 # smoke size, the benchmark suite's smoke run), the regression check of the
 # program's instructions per packet and the packaging tests.
-test: host-test selftests limiter-test icount-check pkg-test
+test: htmldocs host-test selftests limiter-test icount-check pkg-test
+
+# Documentation/ as HTML in build/htmldocs (Debian's python3-sphinx and
+# graphviz; Documentation/conf.py). -W: a warning, a broken :doc: or :ref:
+# or a diagram that does not render fails the build, and make test.
+htmldocs: $(NEED_SETUP)
+	@command -v sphinx-build >/dev/null && command -v dot >/dev/null || \
+		{ echo "htmldocs needs sphinx-build and dot: apt-get install python3-sphinx graphviz (or make setup)" >&2; exit 1; }
+	sphinx-build -W --keep-going -q -b html -d build/htmldocs/.doctrees Documentation build/htmldocs
+	@echo "built build/htmldocs/index.html"
 
 # The regression check of the program's cost (selftests/xdpguard_icount.sh,
 # Documentation/performance.rst): instructions per packet of a fixed set of

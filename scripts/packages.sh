@@ -17,13 +17,15 @@ BUILD_PACKAGES=(
 # LLVM=-19, the version of bindgen's libclang), the QEMU harness, the tools
 # the selftests drive inside the guest, Debian packaging and DKMS (make deb,
 # make dkms-test), and the benchmark's contenders (nftables, iptables,
-# ipset, xdp-tools) and plots.
+# ipset, xdp-tools) and plots, and the documentation's HTML (make
+# htmldocs: sphinx and graphviz for the diagrams).
 TEST_PACKAGES=(
 	clang-19 lld-19 llvm-19
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time
 	debhelper dh-dkms dkms lintian
 	nftables iptables ipset python3-matplotlib
+	python3-sphinx graphviz
 )
 BINDGEN_VERSION=0.73.2
 BPF_LINKER_VERSION=0.13.0
