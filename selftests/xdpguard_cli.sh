@@ -6,7 +6,9 @@
 # deltas), pin/unpin (bpftool reads the pins, idempotent, stale after
 # rmmod, replaced after a reload), top (rate per interface while traffic
 # flows, zero on an idle interface), capture (pcap read back by tcpdump),
-# log --json, and the exit codes for "module not loaded" and "not root";
+# log --json, metrics (Prometheus text: counter deltas equal the
+# traffic, -o replaces the file, xdpguard_up 0 without the module), and
+# the exit codes for "module not loaded" and "not root";
 # log, top and capture end with exit 3 within 2 s of an rmmod (or a
 # reload) under them; bad input is exit 2 before the module is looked for.
 #
@@ -22,7 +24,7 @@ PINS=/sys/fs/bpf/xdpguard
 TMP=$(mktemp -d)
 trap 'xg_cleanup; rm -rf "$PINS" "$TMP"' EXIT
 ktap_print_header
-ktap_set_plan 24
+ktap_set_plan 26
 
 COUNT=5
 xg_unload
@@ -127,6 +129,34 @@ big_ifindex_counted() {
 	((d == COUNT)) || { fail "$BIG (ifindex 3000): pass +$d, want +$COUNT"; return 1; }
 }
 check "an interface with ifindex 3000 has its own counters too (hash path)" big_ifindex_counted
+
+# --- metrics ----------------------------------------------------------
+# The value of the sample whose name and labels are $2 in the text $1
+# (Prometheus sorts labels by name), or "none".
+metric() { awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? "none" : v) }' <<<"$1"; }
+metrics_count_traffic() {
+	local a b prom="$TMP/xdpguard.prom" k
+	a=$("$XG_CLI" metrics) || { fail "metrics failed"; return 1; }
+	ping_from 192.0.2.3
+	"$XG_CLI" metrics -o "$prom" || { fail "metrics -o failed"; return 1; }
+	b=$(<"$prom")
+	for k in 'xdpguard_packets_total{outcome="drop",reason="rule_deny"}' \
+		"xdpguard_interface_packets_total{interface=\"$XG_IF\",verdict=\"drop\"}"; do
+		local va vb
+		va=$(metric "$a" "$k") vb=$(metric "$b" "$k")
+		[[ $va != none && $vb != none ]] || { fail "$k missing: before $va, after $vb"; return 1; }
+		((vb - va == COUNT)) || { fail "$k: $va -> $vb, want +$COUNT"; return 1; }
+	done
+	[[ $(metric "$b" xdpguard_up) == 1 ]] || { fail "xdpguard_up is not 1"; return 1; }
+	[[ $(metric "$b" 'xdpguard_ruleset_prefixes{family="ipv4"}') == 1 ]] ||
+		{ fail "ipv4 prefixes: $(grep ruleset_prefixes <<<"$b")"; return 1; }
+	[[ $(metric "$b" "xdpguard_program_info{prog_id=\"$(xg_prog_id)\",version=\"$(cat /sys/module/xdpguard/version)\"}") == 1 ]] ||
+		{ fail "program info: $(grep program_info <<<"$b")"; return 1; }
+	grep -qx '# TYPE xdpguard_packets_total counter' <<<"$b" || { fail "no counter TYPE line"; return 1; }
+	grep -q '^# EOF' <<<"$b" && { fail "OpenMetrics EOF line in the textfile"; return 1; }
+	[[ $(ls -A "$TMP" | grep -c prom) == 1 ]] || { fail "temporary files left: $(ls -A "$TMP")"; return 1; }
+}
+check "metrics: Prometheus text, counter deltas equal the traffic; -o writes the file" metrics_count_traffic
 
 # --- pin ----------------------------------------------------------------
 check "pin pins every map" "$XG_CLI" pin
@@ -399,6 +429,17 @@ not_loaded() {
 	(($? == 3)) || { fail "pin --wait 0.5 without the module: not exit 3 ($err)"; return 1; }
 }
 check "module not loaded: exit 3 and how to load it" not_loaded
+
+metrics_down() {
+	local out rc
+	out=$("$XG_CLI" metrics -o "$TMP/down.prom" 2>/dev/null)
+	rc=$?
+	((rc == 3)) || { fail "metrics without the module: exit $rc, want 3"; return 1; }
+	[[ $(metric "$(<"$TMP/down.prom")" xdpguard_up) == 0 ]] ||
+		{ fail "xdpguard_up is not 0: $(<"$TMP/down.prom")"; return 1; }
+	[[ $(grep -vc '^#' "$TMP/down.prom") == 1 ]] || { fail "more than xdpguard_up: $(<"$TMP/down.prom")"; return 1; }
+}
+check "metrics without the module: exit 3, the file says xdpguard_up 0 and nothing else" metrics_down
 
 input_before_module() {
 	local err rc want args

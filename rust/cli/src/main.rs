@@ -76,6 +76,12 @@ enum Cmd {
         after_help = "Examples:\n  xdpguard status\n  xdpguard status --json | jq .interfaces"
     )]
     Status(cmd::status::Args),
+    /// Counters and state in Prometheus' text format, for node_exporter's
+    /// textfile collector.
+    #[command(
+        after_help = "Examples:\n  xdpguard metrics\n  xdpguard metrics -o /var/lib/prometheus/node-exporter/xdpguard.prom"
+    )]
+    Metrics(cmd::metrics::Args),
     /// Live rates per interface, verdict and reason, redrawn every interval.
     #[command(
         visible_alias = "watch",
@@ -123,6 +129,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Cmd::Pin(a) => cmd::pin::pin(a)?,
         Cmd::Unpin => cmd::pin::unpin()?,
         Cmd::Status(a) => cmd::status::run(a)?,
+        Cmd::Metrics(a) => cmd::metrics::run(a)?,
         Cmd::Top(a) => cmd::top::run(a)?,
         Cmd::Stats { json, rules } => {
             let guard = xdpguard_user::sys::open_guard()?;

@@ -7,6 +7,7 @@ pub mod apply;
 pub mod capture;
 pub mod import;
 pub mod log;
+pub mod metrics;
 pub mod pin;
 pub mod rules;
 pub mod status;
