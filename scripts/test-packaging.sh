@@ -61,7 +61,8 @@ test_install() {
 		DESTDIR=$dest PREFIX=/usr KDIR=$KDIR scripts/dist/install.sh module; } >"$WORK/install.log" 2>&1 ||
 		{ cat "$WORK/install.log"; die "make install"; }
 	local f
-	for f in usr/sbin/xdpguard usr/share/man/man1/xdpguard.1 usr/share/man/man1/xdpguard-apply.1 \
+	for f in usr/sbin/xdpguard usr/share/man/man8/xdpguard.8 usr/share/man/man8/xdpguard-apply.8 \
+		usr/share/man/man4/xdpguard.4 usr/share/man/man5/xdpguard.toml.5 \
 		usr/share/bash-completion/completions/xdpguard usr/share/zsh/vendor-completions/_xdpguard \
 		usr/share/fish/vendor_completions.d/xdpguard.fish lib/udev/rules.d/70-xdpguard.rules \
 		etc/modprobe.d/xdpguard.conf "lib/modules/$KREL/updates/rust/xdpguard/xdpguard.ko" \

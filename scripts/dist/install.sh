@@ -8,7 +8,8 @@
 #
 # Usage: install.sh cli|module|uninstall
 #
-#   cli        the xdpguard CLI (SBINDIR), its man pages (MANDIR/man1), bash,
+#   cli        the xdpguard CLI (SBINDIR), its man pages (MANDIR/man8, man4 for the
+#              module, man5 for the rule file), bash,
 #              zsh and fish completions, the udev rule that pins the maps
 #              (UDEVRULESDIR/70-xdpguard.rules) and the modprobe.d example
 #              (SYSCONFDIR/modprobe.d/xdpguard.conf; an existing one is kept)
@@ -95,8 +96,10 @@ install_cli() {
 
 	put 0755 "$BIN" "$SBINDIR/xdpguard"
 	local page
-	for page in "$tmp"/man/*.1; do
-		put 0644 "$page" "$MANDIR/man1/$(basename "$page")"
+	# xdpguard.8 and xdpguard-COMMAND.8 (the CLI is in sbin), xdpguard.4
+	# (the module), xdpguard.toml.5 (the rule file): manN by the suffix.
+	for page in "$tmp"/man/*.[458]; do
+		put 0644 "$page" "$MANDIR/man${page##*.}/$(basename "$page")"
 	done
 	local zshdir=$DATADIR/zsh/site-functions
 	[[ "$PREFIX" == /usr ]] && zshdir=$DATADIR/zsh/vendor-completions

@@ -16,7 +16,8 @@ use clap_complete::Shell;
 /// What `xdpguard generate` writes.
 #[derive(Subcommand)]
 pub enum What {
-    /// Write xdpguard.1 and one xdpguard-COMMAND.1 per command into DIR.
+    /// Write xdpguard.8, one xdpguard-COMMAND.8 per command, xdpguard.4
+    /// (the module) and xdpguard.toml.5 (the rule file) into DIR.
     Man {
         /// The directory to write into (created if missing).
         dir: PathBuf,
@@ -82,25 +83,58 @@ fn finish(path: &Path, mut out: BufWriter<File>) -> Result<(), String> {
     Ok(())
 }
 
+/// Renders the page of `cmd` in section 8 (the CLI is in /usr/sbin):
+/// clap_mangen's sections, then EXIT STATUS, FILES and SEE ALSO before
+/// VERSION, in the order man-pages(7) gives.
+fn command_page(cmd: Command, page: &str, source: &str) -> Result<Vec<u8>, std::io::Error> {
+    let has_args = cmd.get_arguments().any(|a| !a.is_hide_set());
+    let has_subs = cmd.get_subcommands().any(|s| !s.is_hide_set());
+    let has_after = cmd.get_after_help().is_some() || cmd.get_after_long_help().is_some();
+    let man = clap_mangen::Man::new(cmd)
+        .section("8")
+        .date(crate::manpages::page_date())
+        .manual("xdpguard manual")
+        .source(source.to_string());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    if has_args {
+        man.render_options_section(&mut out)?;
+    }
+    if has_subs {
+        man.render_subcommands_section(&mut out)?;
+    }
+    if has_after {
+        man.render_extra_section(&mut out)?;
+    }
+    out.extend_from_slice(crate::manpages::command_sections(page).as_bytes());
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
+fn write_page(dir: &Path, file: &str, text: &[u8]) -> Result<(), String> {
+    let (path, mut out) = create(dir, file)?;
+    out.write_all(text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    finish(&path, out)
+}
+
 fn man(cmd: &Command, dir: &Path) -> Result<(), String> {
     let name = cmd.get_name().to_string();
     let version = cmd
         .get_version()
         .unwrap_or(env!("CARGO_PKG_VERSION"))
         .to_string();
-    let manual = "xdpguard manual";
     let source = format!("xdpguard {version}");
+    let render = |c: Command, page: &str| {
+        command_page(c, page, &source).map_err(|e| format!("{page}.8: {e}"))
+    };
 
-    let (path, mut out) = create(dir, &format!("{name}.1"))?;
-    clap_mangen::Man::new(cmd.clone())
-        .manual(manual)
-        .source(source.clone())
-        .render(&mut out)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    finish(&path, out)?;
-
+    write_page(dir, &format!("{name}.8"), &render(cmd.clone(), &name)?)?;
     for sub in cmd.get_subcommands() {
-        // The page of `xdpguard apply` is xdpguard-apply(1), as git and
+        // The page of `xdpguard apply` is xdpguard-apply(8), as git and
         // bpftool name theirs; its synopsis keeps the two-word invocation.
         let page = format!("{name}-{}", sub.get_name());
         let sub = sub
@@ -108,14 +142,10 @@ fn man(cmd: &Command, dir: &Path) -> Result<(), String> {
             .name(page.clone())
             .bin_name(format!("{name} {}", sub.get_name()))
             .version(version.clone());
-        let (path, mut out) = create(dir, &format!("{page}.1"))?;
-        clap_mangen::Man::new(sub)
-            .manual(manual)
-            .source(source.clone())
-            .render(&mut out)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        finish(&path, out)?;
+        write_page(dir, &format!("{page}.8"), &render(sub, &page)?)?;
     }
+    write_page(dir, "xdpguard.4", crate::manpages::module_page(&version).as_bytes())?;
+    write_page(dir, "xdpguard.toml.5", crate::manpages::rules_page(&version).as_bytes())?;
     Ok(())
 }
 

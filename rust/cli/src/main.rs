@@ -11,6 +11,7 @@ use xdpguard_abi::{RULES_PER_GENERATION, STAT_NAMES};
 use xdpguard_user::sys::Failure;
 
 mod generate;
+mod manpages;
 
 /// Control the xdpguard XDP firewall module.
 #[derive(Parser)]
