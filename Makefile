@@ -97,9 +97,11 @@ skel: bpf
 	$(SKEL_BIN) $(BPF_ELF) $(SKEL)
 
 modules: module
+# RUSTC= is the rustc check-toolchain.sh found to match the kernel: the
+# first in PATH, or a versioned one (Ubuntu's rustc-1.XX).
 module: skel $(MODULE_DEPS)
 	@scripts/check-toolchain.sh $(KDIR)
-	$(KMAKE) modules
+	$(KMAKE) $$(scripts/check-toolchain.sh --print-vars $(KDIR)) modules
 	@echo "built $(MODULE)"
 
 kernel-debug: setup

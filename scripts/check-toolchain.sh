@@ -14,12 +14,17 @@
 #
 # Usage: check-toolchain.sh [--print-vars | --make-args] KDIR
 #
-#   Without options: check the rustc and bindgen first in PATH (what
-#   `make module` then uses).
+#   Without options: check that PATH has the rustc and bindgen the kernel
+#   recorded, by their plain names or by the versioned names Ubuntu's
+#   toolchain packages install (rustc-1.80 from rustc-1.80, which also puts
+#   /usr/lib/rust-1.80/bin/rustc; bindgen-0.65 from bindgen-0.65).
 #   --print-vars: also look for matching tools outside PATH (~/.cargo/bin,
 #   /root/.cargo/bin, /usr/local/bin, rustup toolchains) and print
-#   "RUSTC=/path/rustc" for the kernel's make (DKMS builds run with a
-#   minimal PATH).
+#   "RUSTC=/path/rustc" for the kernel's make, the tool the check chose
+#   (`make module` and DKMS builds pass it; DKMS runs with a minimal PATH).
+#
+# On Ubuntu (ID or ID_LIKE in /etc/os-release, or $XDPGUARD_OS_RELEASE)
+# the mismatch messages name the packages of the kernel's own versions.
 #   --make-args: print only the LLVM= argument the tree needs.
 set -euo pipefail
 
@@ -86,18 +91,25 @@ want_rustc=$(conf_text CONFIG_RUSTC_VERSION_TEXT)
 want_bindgen=$(conf_text CONFIG_BINDGEN_VERSION_TEXT)
 rustc_ver=$(awk '{print $2}' <<<"$want_rustc")
 bindgen_ver=$(awk '{print $2}' <<<"$want_bindgen")
+# major.minor, the version in Ubuntu's package and command names.
+short() { sed -n 's/^\([0-9]*\.[0-9]*\).*/\1/p' <<<"$1"; }
 
-# Candidate directories for the tools, PATH first.
+# Candidate paths for a tool, PATH first: its plain name, then the
+# versioned name of the wanted version ($2), then (rustc) Ubuntu's
+# /usr/lib/rust-X.Y/bin; with --print-vars the usual install directories.
 candidates() {
-	local tool=$1 d
+	local tool=$1 ver d
+	ver=$(short "$2")
 	type -P "$tool" || true
+	[[ -z "$ver" ]] || type -P "$tool-$ver" || true
+	[[ "$tool" != rustc || -z "$ver" || ! -x "/usr/lib/rust-$ver/bin/rustc" ]] || echo "/usr/lib/rust-$ver/bin/rustc"
 	((print_vars)) || return 0
 	for d in "$HOME/.cargo/bin" /root/.cargo/bin /usr/local/bin "${RUSTUP_HOME:-$HOME/.rustup}"/toolchains/*/bin /root/.rustup/toolchains/*/bin; do
 		[[ -x "$d/$tool" ]] && echo "$d/$tool"
 	done
 }
 
-# The first candidate whose --version prints exactly $2.
+# The first candidate of tool $1 whose --version prints exactly $2.
 find_tool() {
 	local tool=$1 want=$2 c
 	while IFS= read -r c; do
@@ -106,18 +118,35 @@ find_tool() {
 			echo "$c"
 			return 0
 		fi
-	done < <(candidates "$tool" | awk '!seen[$0]++')
+	done < <(candidates "$tool" "$(awk '{print $2}' <<<"$want")" | awk '!seen[$0]++')
 	return 1
+}
+
+# Ubuntu ships the kernel's toolchain as versioned packages; say which.
+os_release=${XDPGUARD_OS_RELEASE:-/etc/os-release}
+ubuntu=0
+if [[ -r "$os_release" ]] && grep -qE '^(ID|ID_LIKE)=.*\bubuntu\b' "$os_release"; then
+	ubuntu=1
+fi
+ubuntu_hint() { # PACKAGES COMMANDS: the apt line, and "Or" before rustup's
+	((ubuntu)) || { printf ' Get'; return 0; }
+	printf ' On Ubuntu, install the packages of the kernel'"'"'s own toolchain: apt install %s (they provide %s), then build again. Or get' "$1" "$2"
 }
 
 if ! rustc=$(find_tool rustc "$want_rustc"); then
 	have=$(rustc --version 2>/dev/null || echo "no rustc in PATH")
-	fail "the kernel was built with '$want_rustc' but the rustc found is '$have'. An out-of-tree Rust module must be compiled by exactly the rustc that built its kernel (and its bindgen, '$want_bindgen'). Get it with 'rustup toolchain install $rustc_ver' and put it first in PATH (rustup default $rustc_ver, or PATH=\$HOME/.rustup/toolchains/$rustc_ver-$(uname -m)-unknown-linux-gnu/bin:\$PATH), then build again."
+	pkgs="rustc-$(short "$rustc_ver")"
+	provides="rustc-$(short "$rustc_ver")"
+	if [[ -n "$want_bindgen" ]] && ! find_tool bindgen "$want_bindgen" >/dev/null; then
+		pkgs+=" bindgen-$(short "$bindgen_ver")"
+		provides+=" and bindgen-$(short "$bindgen_ver")"
+	fi
+	fail "the kernel was built with '$want_rustc' but the rustc found is '$have'. An out-of-tree Rust module must be compiled by exactly the rustc that built its kernel (and its bindgen, '$want_bindgen').$(ubuntu_hint "$pkgs" "$provides") it with 'rustup toolchain install $rustc_ver' and put it first in PATH (rustup default $rustc_ver, or PATH=\$HOME/.rustup/toolchains/$rustc_ver-$(uname -m)-unknown-linux-gnu/bin:\$PATH), then build again."
 fi
 
 if [[ -n "$want_bindgen" ]] && ! find_tool bindgen "$want_bindgen" >/dev/null; then
 	have=$(bindgen --version 2>/dev/null || echo "no bindgen in PATH")
-	fail "the kernel was built with '$want_bindgen' but the bindgen found is '$have'. Out-of-tree Rust modules need the same bindgen as the kernel. Get it with 'cargo install bindgen-cli --locked --version $bindgen_ver' (it needs libclang, e.g. apt install libclang-dev), then build again."
+	fail "the kernel was built with '$want_bindgen' but the bindgen found is '$have'. Out-of-tree Rust modules need the same bindgen as the kernel.$(ubuntu_hint "bindgen-$(short "$bindgen_ver")" "bindgen-$(short "$bindgen_ver")") it with 'cargo install bindgen-cli --locked --version $bindgen_ver' (it needs libclang, e.g. apt install libclang-dev), then build again."
 fi
 
 if ((print_vars)); then
