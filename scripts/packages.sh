@@ -18,14 +18,15 @@ BUILD_PACKAGES=(
 # the selftests drive inside the guest, Debian packaging and DKMS (make deb,
 # make dkms-test), and the benchmark's contenders (nftables, iptables,
 # ipset, xdp-tools) and plots, and the documentation's HTML (make
-# htmldocs: sphinx and graphviz for the diagrams).
+# htmldocs: sphinx and graphviz for the diagrams), and systemd for
+# systemd-analyze verify of xdpguard.service (make install-test).
 TEST_PACKAGES=(
 	clang-19 lld-19 llvm-19
 	qemu-system-x86 busybox-static
 	bpftool iproute2 iputils-ping jq python3 tcpdump ethtool procps xdp-tools time
 	debhelper dh-dkms dkms lintian
 	nftables iptables ipset python3-matplotlib
-	python3-sphinx graphviz
+	python3-sphinx graphviz systemd
 )
 BINDGEN_VERSION=0.73.2
 BPF_LINKER_VERSION=0.13.0

@@ -63,6 +63,7 @@ test_install() {
 	local f
 	for f in usr/sbin/xdpguard usr/share/man/man8/xdpguard.8 usr/share/man/man8/xdpguard-apply.8 \
 		usr/share/man/man4/xdpguard.4 usr/share/man/man5/xdpguard.toml.5 \
+		lib/systemd/system/xdpguard.service \
 		usr/share/bash-completion/completions/xdpguard usr/share/zsh/vendor-completions/_xdpguard \
 		usr/share/fish/vendor_completions.d/xdpguard.fish lib/udev/rules.d/70-xdpguard.rules \
 		etc/modprobe.d/xdpguard.conf "lib/modules/$KREL/updates/rust/xdpguard/xdpguard.ko" \
@@ -73,6 +74,15 @@ test_install() {
 	grep -qx 'ACTION=="add", SUBSYSTEM=="module", KERNEL=="xdpguard", RUN+="/usr/sbin/xdpguard pin --wait 30"' \
 		"$dest/lib/udev/rules.d/70-xdpguard.rules" || die "udev rule without /usr/sbin/xdpguard"
 	ok "the udev rule runs the installed /usr/sbin/xdpguard"
+	# The unit as systemd reads it from the installed tree (its binary
+	# there; man pages are not looked up in the host's database).
+	local v
+	v=$(systemd-analyze verify --man=no --root="$dest" /lib/systemd/system/xdpguard.service 2>&1) ||
+		die "systemd-analyze verify xdpguard.service: $v"
+	[[ -z "$v" ]] || die "systemd-analyze verify xdpguard.service printed: $v"
+	grep -qx 'ExecStart=/usr/sbin/xdpguard restore --wait 30' "$dest/lib/systemd/system/xdpguard.service" ||
+		die "xdpguard.service does not run /usr/sbin/xdpguard restore --wait 30"
+	ok "xdpguard.service runs the installed restore; systemd-analyze verify is clean"
 	[[ "$(modinfo -F vermagic "$dest/lib/modules/$KREL/updates/rust/xdpguard/xdpguard.ko")" == "$KREL "* ]] ||
 		die "installed module's vermagic is not $KREL"
 	ok "the installed module is built for $KREL"

@@ -10,7 +10,8 @@
 # changed with bpftool in either generation are reported by verify (and,
 # in the active one, by list and status) and re-applying the file once
 # repairs them; an import cut short by rmmod exits 3 within 2 s of the
-# module going.
+# module going; save writes the active set and restore --wait applies it
+# to a module loaded after it started (as at boot).
 #
 #   ns-XXXX (sender)                     initial namespace (guarded)
 #   xpXXXX 192.0.2.2 198.51.100.2        xgXXXX 192.0.2.1 198.51.100.1  <- xdpguard
@@ -30,7 +31,7 @@ cleanup() {
 }
 trap cleanup EXIT
 ktap_print_header
-ktap_set_plan 12
+ktap_set_plan 13
 
 xg_unload
 xg_veth_pair
@@ -527,5 +528,38 @@ reload_forgets() {
 	expect_ping 198.51.100.2 198.51.100.1 5
 }
 check "after rmmod and insmod the active set is the fresh one, not the recorded one" reload_forgets
+
+save_restore() {
+	local saved=$WORK/etc/rules.toml p rc
+	printf '[[rule]]\naction = "deny"\nsrc = "198.51.100.0/24"\ncomment = "saved"\n' >"$WORK/deny.toml"
+	X apply "$WORK/deny.toml" >/dev/null || return 1
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	X export >"$WORK/before.toml" || return 1
+	X save --file "$saved" >/dev/null || { fail "save failed"; return 1; }
+	[[ -z $(ls -A "$WORK/etc" | grep -v '^rules.toml$') ]] || { fail "save left: $(ls -A "$WORK/etc")"; return 1; }
+	# A reboot: the module goes with its rule set, restore starts first.
+	rmmod xdpguard || return 1
+	X restore --file "$saved" --wait 20 >"$WORK/restore.out" 2>&1 &
+	p=$!
+	sleep 1
+	kill -0 $p 2>/dev/null || { fail "restore did not wait for the module: $(cat "$WORK/restore.out")"; return 1; }
+	insmod "$XG_KO" ifaces="$XG_IF" || { wait $p; return 1; }
+	wait $p
+	rc=$?
+	((rc == 0)) || { fail "restore exit $rc: $(cat "$WORK/restore.out")"; return 1; }
+	X export >"$WORK/after.toml" || return 1
+	cmp -s "$WORK/before.toml" "$WORK/after.toml" ||
+		{ fail "restored set differs: $(diff "$WORK/before.toml" "$WORK/after.toml")"; return 1; }
+	# The fresh module would pass it (reload_forgets).
+	expect_ping 198.51.100.2 198.51.100.1 0 || return 1
+	expect_ping 192.0.2.2 192.0.2.1 5 || return 1
+	# A bad saved file: exit 2 naming the line, before any wait.
+	printf 'default = "maybe"\n' >"$WORK/bad.toml"
+	X restore --file "$WORK/bad.toml" --wait 20 >"$WORK/restore.out" 2>&1
+	rc=$?
+	((rc == 2)) && grep -q "bad.toml:1" "$WORK/restore.out" ||
+		{ fail "bad file: exit $rc: $(cat "$WORK/restore.out")"; return 1; }
+}
+check "save writes the active set; restore --wait applies it to a module loaded later" save_restore
 
 ktap_finished

@@ -11,7 +11,8 @@
 #   cli        the xdpguard CLI (SBINDIR), its man pages (MANDIR/man8, man4 for the
 #              module, man5 for the rule file), bash,
 #              zsh and fish completions, the udev rule that pins the maps
-#              (UDEVRULESDIR/70-xdpguard.rules) and the modprobe.d example
+#              (UDEVRULESDIR/70-xdpguard.rules), xdpguard.service (SYSTEMDUNITDIR,
+#              not enabled) and the modprobe.d example
 #              (SYSCONFDIR/modprobe.d/xdpguard.conf; an existing one is kept)
 #   module     the module, through the kernel's modules_install (KDIR,
 #              INSTALL_MOD_PATH, default $DESTDIR), into
@@ -20,7 +21,7 @@
 #
 # Variables (environment): DESTDIR, PREFIX (/usr/local), SBINDIR, MANDIR,
 # DATADIR, SYSCONFDIR (/etc, or $PREFIX/etc for other prefixes than
-# /usr and /usr/local), UDEVRULESDIR, KDIR, INSTALL_MOD_PATH,
+# /usr and /usr/local), UDEVRULESDIR, SYSTEMDUNITDIR, KDIR, INSTALL_MOD_PATH,
 # XDPGUARD_BIN (target/release/xdpguard), NO_MANIFEST=1 (packaging: the
 # package manager keeps the file list).
 set -euo pipefail
@@ -42,6 +43,12 @@ if [[ "$PREFIX" == /usr ]]; then
 	UDEVRULESDIR=${UDEVRULESDIR:-/lib/udev/rules.d}
 else
 	UDEVRULESDIR=${UDEVRULESDIR:-$SYSCONFDIR/udev/rules.d}
+fi
+# systemd units: the packages' directory, or the administrator's.
+if [[ "$PREFIX" == /usr ]]; then
+	SYSTEMDUNITDIR=${SYSTEMDUNITDIR:-/lib/systemd/system}
+else
+	SYSTEMDUNITDIR=${SYSTEMDUNITDIR:-$SYSCONFDIR/systemd/system}
 fi
 BIN=${XDPGUARD_BIN:-$ROOT/target/release/xdpguard}
 MANIFEST="$DATADIR/xdpguard/install-manifest"
@@ -110,6 +117,10 @@ install_cli() {
 	sed "s|@SBINDIR@|$SBINDIR|g" "$ROOT/scripts/dist/70-xdpguard.rules.in" >"$tmp/70-xdpguard.rules"
 	grep -q "RUN+=\"$SBINDIR/xdpguard pin --wait 30\"" "$tmp/70-xdpguard.rules"
 	put 0644 "$tmp/70-xdpguard.rules" "$UDEVRULESDIR/70-xdpguard.rules"
+	# Boot-time restore of `xdpguard save`'s file; not enabled here
+	# (systemctl enable xdpguard.service, Documentation/admin-guide.rst).
+	sed "s|@SBINDIR@|$SBINDIR|g" "$ROOT/scripts/dist/xdpguard.service.in" >"$tmp/xdpguard.service"
+	put 0644 "$tmp/xdpguard.service" "$SYSTEMDUNITDIR/xdpguard.service"
 
 	local conf=$SYSCONFDIR/modprobe.d/xdpguard.conf
 	if [[ -e "$DESTDIR$conf" ]]; then

@@ -37,6 +37,10 @@ enum Cmd {
     Apply(cmd::apply::Apply),
     /// Write the active rule set as a rule file (apply takes it back).
     Export(cmd::apply::Export),
+    /// Save the active rule set to /etc/xdpguard/rules.toml for boot.
+    Save(cmd::saved::Save),
+    /// Apply the saved rule set (at boot: --wait for the module).
+    Restore(cmd::saved::Restore),
     /// Add a rule to the active rule set.
     Add(cmd::rules::Add),
     /// Delete a rule (by number, or written as it was added).
@@ -118,6 +122,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Cmd::Apply(a) => return cmd::apply::apply(a),
         Cmd::Export(e) => return cmd::apply::export(e),
+        Cmd::Save(s) => return cmd::saved::save(s),
+        Cmd::Restore(r) => return cmd::saved::restore(r),
         Cmd::Add(a) => return cmd::rules::add(a),
         Cmd::Delete(d) => return cmd::rules::delete(d),
         Cmd::List(l) => return cmd::rules::list(l),

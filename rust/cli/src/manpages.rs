@@ -97,6 +97,10 @@ pub fn command_sections(page: &str) -> String {
             "The record of the active rule set and of each generation's digest, written by every change and read by export, list, verify and status. Gone at reboot.",
         ),
         (
+            "/etc/xdpguard/rules.toml",
+            "The rule set xdpguard save writes and xdpguard restore applies; xdpguard.service restores it at boot when enabled.",
+        ),
+        (
             "/sys/fs/bpf/xdpguard/",
             "The maps pinned by xdpguard pin, for bpftool.",
         ),

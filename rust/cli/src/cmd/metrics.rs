@@ -213,7 +213,7 @@ fn gather(m: &Metrics, guard: &Guard) -> Result<(), Failure> {
 
 /// Writes `text` to `path` by a file beside it and a rename, so that a
 /// reader sees the old file or the new one, never part of one.
-fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
+pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
     let name = path
         .file_name()
         .ok_or_else(|| Failure::usage(format!("{}: not a file name", path.display())))?;

@@ -10,6 +10,7 @@ pub mod log;
 pub mod metrics;
 pub mod pin;
 pub mod rules;
+pub mod saved;
 pub mod status;
 pub mod top;
 pub mod verify;
@@ -133,6 +134,15 @@ mod input_before_module {
                 "no interface named \"xgnosuch0\"".into(),
             ),
             (vec!["check", &bad_rules], format!("{bad_rules}:4:")),
+            (
+                vec!["restore", "--file", &bad_rules, "--wait", "30"],
+                format!("{bad_rules}:4: rule 1: src:"),
+            ),
+            (
+                vec!["restore", "--file", "/nonexistent/rules.toml"],
+                "/nonexistent/rules.toml".into(),
+            ),
+            (vec!["restore", "--file", &no_iface], "no interface named \"xgnosuch0\"".into()),
             (vec!["log", "--timeout=-1"], "--timeout -1".into()),
             (vec!["log", "--timeout", "NaN"], "--timeout NaN".into()),
             (

@@ -3,10 +3,7 @@
 //! `xdpguard pin` and `xdpguard unpin`: the module's maps as files under
 //! `/sys/fs/bpf/xdpguard/`.
 
-use std::{
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::path::Path;
 
 use xdpguard_user::{
     pins::{self, PIN_DIR},
@@ -33,24 +30,7 @@ fn io_fail(what: &str, e: std::io::Error) -> Failure {
 
 /// Runs `pin`.
 pub fn pin(a: PinArgs) -> Result<(), Failure> {
-    if let Some(w) = a.wait {
-        if !(0.0..=86400.0).contains(&w) {
-            return Err(Failure::new(
-                sys::EXIT_USAGE,
-                "--wait must be a number of seconds from 0 to 86400",
-            ));
-        }
-        let deadline = Instant::now() + Duration::from_secs_f64(w);
-        while !sys::module_live() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        if !sys::module_live() {
-            return Err(Failure::new(
-                sys::EXIT_NOT_LOADED,
-                format!("{} (waited {w} s)", sys::NOT_LOADED),
-            ));
-        }
-    }
+    super::saved::wait_for_module(a.wait)?;
     let guard = sys::open_guard()?;
     // One command at a time changes the pins (udev and an operator may
     // both run `pin` as the module loads).
