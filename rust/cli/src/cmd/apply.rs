@@ -43,15 +43,21 @@ pub fn load(file: &str) -> Result<RuleSet, Failure> {
     })
 }
 
+/// Reads a rule file and checks what needs no module (exit 2 before
+/// exit 3): its syntax and values, and its interface names.
+pub fn checked(file: &str) -> Result<RuleSet, Failure> {
+    let rs = load(file)?;
+    super::rules::check_interfaces(&rs.interfaces)
+        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg())))?;
+    Ok(rs)
+}
+
 /// Runs `xdpguard apply`.
 pub fn apply(a: Apply) -> Result<(), Failure> {
     let file = &a.file;
-    let rs = load(file)?;
-    // Interface names need no module either: exit 2 before exit 3.
-    super::rules::check_interfaces(&rs.interfaces)
-        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg())))?;
-    let guard = ctl::open()?;
+    let rs = checked(file)?;
     if a.dry_run {
+        let guard = ctl::open()?;
         // What only the compiler (interface names) and the maps (room)
         // know is checked too, as apply would.
         ctl::check(&guard, &rs).map_err(|e| match e.code() {
@@ -70,11 +76,18 @@ pub fn apply(a: Apply) -> Result<(), Failure> {
         );
         return Ok(());
     }
+    commit_file(file, &rs)
+}
+
+/// Makes `rs`, read from `file` by [`checked`], the active rule set, and
+/// says what was applied (`apply`, `restore`).
+pub fn commit_file(file: &str, rs: &RuleSet) -> Result<(), Failure> {
+    let guard = ctl::open()?;
     // A module that goes away while this waits or writes ends it (exit 3).
     ctl::watch(&guard);
     let _lock = ctl::lock()?;
     // commit compiles (and so checks) all of it before touching anything.
-    let done = ctl::commit(&guard, &rs, &mut ctl::Quiet).map_err(|e| match e.code() {
+    let done = ctl::commit(&guard, rs, &mut ctl::Quiet).map_err(|e| match e.code() {
         ctl::EXIT_USAGE => Failure::usage(format!("{file}: {}", e.msg())),
         _ => e,
     })?;

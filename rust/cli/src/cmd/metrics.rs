@@ -237,29 +237,30 @@ pub(crate) fn write_atomically(path: &Path, text: &str) -> Result<(), Failure> {
 /// Runs `metrics`. Without the module it still writes `xdpguard_up 0`
 /// (a scrape should see the module gone), then fails as other commands do.
 pub fn run(a: Args) -> Result<(), Failure> {
-    let m = Metrics::new();
-    let loaded = sysfs::loaded();
-    m.gauge(
-        "xdpguard_up",
-        "1 if the xdpguard module is loaded and its objects could be read, else 0.",
-        loaded.into(),
-    )?;
-    let outcome = if loaded {
-        sys::open_guard().and_then(|guard| gather(&m, &guard))
+    let up = |m: &Metrics, v: bool| {
+        m.gauge(
+            "xdpguard_up",
+            "1 if the xdpguard module is loaded and its objects could be read, else 0.",
+            v.into(),
+        )
+    };
+    let outcome = if sysfs::loaded() {
+        sys::open_guard().and_then(|guard| {
+            let m = Metrics::new();
+            up(&m, true)?;
+            gather(&m, &guard)?;
+            Ok(m)
+        })
     } else {
         Err(Failure::not_loaded())
     };
     // A module that cannot be read gives `xdpguard_up 0` and nothing else
     // (no half-filled families).
     let text = match &outcome {
-        Ok(()) => m.text()?,
+        Ok(m) => m.text()?,
         Err(_) => {
             let down = Metrics::new();
-            down.gauge(
-                "xdpguard_up",
-                "1 if the xdpguard module is loaded and its objects could be read, else 0.",
-                0,
-            )?;
+            up(&down, false)?;
             down.text()?
         }
     };
@@ -267,7 +268,7 @@ pub fn run(a: Args) -> Result<(), Failure> {
         Some(p) => write_atomically(p, &text)?,
         None => print!("{text}"),
     }
-    outcome
+    outcome.map(|_| ())
 }
 
 #[cfg(test)]

@@ -84,14 +84,9 @@ pub fn save(s: Save) -> Result<(), Failure> {
 /// for the module if asked, then applies it as `apply` does.
 pub fn restore(r: Restore) -> Result<(), Failure> {
     let file = path_str(&r.file)?;
-    let rs = super::apply::load(&file)?;
-    super::rules::check_interfaces(&rs.interfaces)
-        .map_err(|e| Failure::usage(format!("{file}: {}", e.msg())))?;
+    let rs = super::apply::checked(&file)?;
     wait_for_module(r.wait)?;
-    super::apply::apply(super::apply::Apply {
-        file,
-        dry_run: false,
-    })
+    super::apply::commit_file(&file, &rs)
 }
 
 fn path_str(p: &Path) -> Result<String, Failure> {
